@@ -1,0 +1,11 @@
+export { DATATYPES, isDatatype, elementBytes, isRawOnly, elementCount } from './datatypes';
+export type { Datatype } from './datatypes';
+export type {
+  ParameterValue,
+  Parameters,
+  InferInputTensor,
+  InferRequestedOutput,
+  ModelInferRequest,
+  InferOutputTensor,
+  ModelInferResponse,
+} from './messages';
