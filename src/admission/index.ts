@@ -1,0 +1,9 @@
+export { AdmissionController } from './admission-controller';
+export type { Permit, AdmissionStats, ModelAdmissionStats } from './admission-controller';
+export type {
+  AdmissionOptions,
+  AdmissionHooks,
+  AdmissionRejectReason,
+  ModelLimits,
+} from './admission-options';
+export { ClientGoneError, isClientGoneError } from './client-gone-error';
