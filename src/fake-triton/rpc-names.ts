@@ -1,0 +1,37 @@
+/** Every RPC of inference.GRPCInferenceService (protos/grpc_service.proto). */
+export const RPC_NAMES = [
+  'ServerLive',
+  'ServerReady',
+  'ModelReady',
+  'ServerMetadata',
+  'ModelMetadata',
+  'ModelInfer',
+  'ModelStreamInfer',
+  'ModelConfig',
+  'ModelStatistics',
+  'RepositoryIndex',
+  'RepositoryModelLoad',
+  'RepositoryModelUnload',
+  'SystemSharedMemoryStatus',
+  'SystemSharedMemoryRegister',
+  'SystemSharedMemoryUnregister',
+  'CudaSharedMemoryStatus',
+  'CudaSharedMemoryRegister',
+  'CudaSharedMemoryUnregister',
+  'TraceSetting',
+  'LogSettings',
+] as const;
+
+export type RpcName = (typeof RPC_NAMES)[number];
+
+/** The RPCs the fake does not implement: shared memory, tracing and logging. */
+export const UNIMPLEMENTED_RPCS: readonly RpcName[] = [
+  'SystemSharedMemoryStatus',
+  'SystemSharedMemoryRegister',
+  'SystemSharedMemoryUnregister',
+  'CudaSharedMemoryStatus',
+  'CudaSharedMemoryRegister',
+  'CudaSharedMemoryUnregister',
+  'TraceSetting',
+  'LogSettings',
+];

@@ -1,0 +1,326 @@
+import {
+  status,
+  type Metadata,
+  type ServerDuplexStream,
+  type UntypedServiceImplementation,
+  type handleUnaryCall,
+} from '@grpc/grpc-js';
+import type { CallCounter } from './call-counter';
+import type { CallGate } from './call-gate';
+import type { Faults } from './faults';
+import { runInference } from './infer';
+import { modelConfig, type ModelRepository } from './repository';
+import { UNIMPLEMENTED_RPCS, type RpcName } from './rpc-names';
+import { TritonError, invalidArgument, parseModelVersion, serverNotReady } from './triton-error';
+import type {
+  WireInferRequest,
+  WireInferResponse,
+  WireModelRequest,
+  WireRepositoryIndexRequest,
+  WireRepositoryModelRequest,
+  WireStreamInferResponse,
+} from './wire';
+
+/** The last inference request a fake received, as proto-loader decoded it. */
+export interface RecordedRequest {
+  rpc: 'ModelInfer' | 'ModelStreamInfer';
+  request: WireInferRequest;
+  metadata: Metadata;
+}
+
+/** Everything the handlers read or change; owned by the FakeTriton. */
+export interface ServiceState {
+  readonly repository: ModelRepository;
+  readonly counter: CallCounter;
+  readonly gate: CallGate;
+  readonly faults: Faults;
+  readonly serverName: string;
+  readonly serverVersion: string;
+  readonly extensions: readonly string[];
+  serverReady: boolean;
+  lastRequest: RecordedRequest | undefined;
+}
+
+type Outcome<T> = T | TritonError;
+
+/** The inference.GRPCInferenceService implementation over a fake's state. */
+export function createServiceImplementation(state: ServiceState): UntypedServiceImplementation {
+  const { repository } = state;
+
+  function unary<Req, Res>(
+    rpc: RpcName,
+    modelOf: ((request: Req) => string) | null,
+    handle: (request: Req, metadata: Metadata) => Outcome<Res> | Promise<Outcome<Res>>,
+    arrived?: (request: Req, metadata: Metadata) => void,
+  ): handleUnaryCall<Req, Res> {
+    return (call, callback) => {
+      state.counter.recordCall(rpc);
+      const model = modelOf === null ? '' : modelOf(call.request);
+      if (modelOf !== null) state.counter.recordModel(rpc, model);
+      arrived?.(call.request, call.metadata);
+      const finish = (outcome: Outcome<Res>) => {
+        if (outcome instanceof TritonError) callback(outcome.toStatus());
+        else callback(null, outcome);
+      };
+      // A bug in the fake (or in a test's model) answers INTERNAL instead of killing the test run.
+      const crash = (error: unknown) =>
+        callback({ code: status.INTERNAL, details: `fake Triton ${rpc} failed: ${String(error)}` });
+      state.gate.admit(
+        rpc,
+        model,
+        call.metadata,
+        () => {
+          try {
+            const outcome = handle(call.request, call.metadata);
+            if (outcome instanceof Promise) outcome.then(finish, crash);
+            else finish(outcome);
+          } catch (error) {
+            crash(error);
+          }
+        },
+        (error) => callback(error.toStatus()),
+      );
+    };
+  }
+
+  const resolveModel = (request: WireModelRequest) => {
+    const version = parseModelVersion(request.version);
+    if (version instanceof TritonError) return version;
+    const model = repository.resolve(request.name, version);
+    return model instanceof TritonError ? model : { model, version };
+  };
+
+  const repositoryNameProblem = (request: { repository_name: string }) =>
+    request.repository_name === ''
+      ? null
+      : new TritonError(status.UNIMPLEMENTED, "'repository_name' specification is not supported");
+
+  const byName = (request: WireModelRequest) => request.name;
+  const byModelName = (request: { model_name: string }) => request.model_name;
+
+  const implementation: UntypedServiceImplementation = {
+    ServerLive: unary('ServerLive', null, () => ({ live: true })),
+
+    ServerReady: unary('ServerReady', null, () => ({ ready: state.serverReady })),
+
+    // Triton answers an unknown or unready model with an error status, not ready=false.
+    ModelReady: unary('ModelReady', byName, (request: WireModelRequest) => {
+      const resolved = resolveModel(request);
+      if (resolved instanceof TritonError) return resolved;
+      return state.serverReady ? { ready: true } : serverNotReady();
+    }),
+
+    ServerMetadata: unary('ServerMetadata', null, () => ({
+      name: state.serverName,
+      version: state.serverVersion,
+      extensions: [...state.extensions],
+    })),
+
+    ModelMetadata: unary('ModelMetadata', byName, (request: WireModelRequest) => {
+      const resolved = resolveModel(request);
+      if (resolved instanceof TritonError) return resolved;
+      if (!state.serverReady) return serverNotReady();
+      return repository.metadata(resolved.model, resolved.version);
+    }),
+
+    ModelConfig: unary('ModelConfig', byName, (request: WireModelRequest) => {
+      const resolved = resolveModel(request);
+      if (resolved instanceof TritonError) return resolved;
+      return { config: modelConfig(resolved.model.definition) };
+    }),
+
+    ModelStatistics: unary('ModelStatistics', byName, (request: WireModelRequest) => {
+      const version = parseModelVersion(request.version);
+      if (version instanceof TritonError) return version;
+      if (!state.serverReady) return serverNotReady();
+      const stats = repository.statistics(request.name, version);
+      return stats instanceof TritonError ? stats : { model_stats: stats };
+    }),
+
+    RepositoryIndex: unary('RepositoryIndex', null, (request: WireRepositoryIndexRequest) => {
+      const problem = repositoryNameProblem(request);
+      if (problem !== null) return problem;
+      if (!state.serverReady) return serverNotReady();
+      return { models: repository.index(request.ready) };
+    }),
+
+    RepositoryModelLoad: unary(
+      'RepositoryModelLoad',
+      byModelName,
+      async (request: WireRepositoryModelRequest) => {
+        const problem = repositoryNameProblem(request) ?? loadParameterProblem(request);
+        if (problem !== null) return problem;
+        if (!state.serverReady) return serverNotReady();
+        const error = await repository.load(request.model_name);
+        return error ?? {};
+      },
+    ),
+
+    RepositoryModelUnload: unary(
+      'RepositoryModelUnload',
+      byModelName,
+      (request: WireRepositoryModelRequest) => {
+        const problem = repositoryNameProblem(request) ?? unloadParameterProblem(request);
+        if (problem !== null) return problem;
+        if (!state.serverReady) return serverNotReady();
+        repository.unload(request.model_name);
+        return {};
+      },
+    ),
+
+    ModelInfer: unary(
+      'ModelInfer',
+      byModelName,
+      (request: WireInferRequest): Outcome<WireInferResponse> => {
+        const result = runInference(request, {
+          repository,
+          rpc: 'ModelInfer',
+          serverReady: state.serverReady,
+        });
+        return result instanceof TritonError ? result : result.responses[0]!;
+      },
+      // Recorded on arrival, so a test sees what was sent even when the call is failed or held.
+      (request, metadata) => {
+        state.lastRequest = { rpc: 'ModelInfer', request, metadata };
+      },
+    ),
+
+    // Failures and hanging apply to the stream as a whole; latency to each of its messages.
+    ModelStreamInfer: (call: ServerDuplexStream<WireInferRequest, WireStreamInferResponse>) => {
+      state.counter.recordCall('ModelStreamInfer');
+      const failure = state.faults.failureFor('ModelStreamInfer', '', call.metadata);
+      const fail = (error: TritonError) => call.emit('error', error.toStatus());
+      state.gate.schedule(
+        0,
+        failure === null ? () => serveStream(state, call) : () => fail(failure),
+        fail,
+      );
+    },
+  };
+
+  for (const rpc of UNIMPLEMENTED_RPCS) {
+    implementation[rpc] = unary(
+      rpc,
+      null,
+      () => new TritonError(status.UNIMPLEMENTED, `${rpc} is not supported by the fake Triton`),
+    );
+  }
+  return implementation;
+}
+
+/**
+ * One stream: every request is answered in order with its responses, each
+ * marked with `triton_final_response` as Triton's stream handler does
+ * (server src/grpc/stream_infer_handler.cc). Request errors travel in-stream
+ * as `error_message`; the stream itself stays open.
+ */
+function serveStream(
+  state: ServiceState,
+  call: ServerDuplexStream<WireInferRequest, WireStreamInferResponse>,
+): void {
+  let pending = 0;
+  let ended = false;
+  let failed = false;
+  const endIfDone = () => {
+    if (ended && pending === 0 && !failed) call.end();
+  };
+  const fail = (error: TritonError) => {
+    if (failed) return;
+    failed = true;
+    call.emit('error', error.toStatus());
+  };
+  call.on('data', (request: WireInferRequest) => {
+    state.counter.recordModel('ModelStreamInfer', request.model_name);
+    state.lastRequest = { rpc: 'ModelStreamInfer', request, metadata: call.metadata };
+    pending++;
+    const delayMs = state.faults.delayFor('ModelStreamInfer', request.model_name, call.metadata);
+    state.gate.schedule(
+      delayMs,
+      () => {
+        pending--;
+        if (failed) return;
+        for (const message of streamResponses(state, request)) call.write(message);
+        endIfDone();
+      },
+      fail,
+    );
+  });
+  call.on('end', () => {
+    ended = true;
+    endIfDone();
+  });
+  // A cancelled stream has no one to answer; errors here are the client going away.
+  call.on('error', () => undefined);
+}
+
+function streamResponses(
+  state: ServiceState,
+  request: WireInferRequest,
+): WireStreamInferResponse[] {
+  const result = runInference(request, {
+    repository: state.repository,
+    rpc: 'ModelStreamInfer',
+    serverReady: state.serverReady,
+  });
+  if (result instanceof TritonError) {
+    return [{ error_message: result.details, infer_response: emptyResponse(request, '') }];
+  }
+  const messages: WireStreamInferResponse[] = result.responses.map((response) => ({
+    error_message: '',
+    infer_response: {
+      ...response,
+      parameters: { triton_final_response: { bool_param: !result.decoupled } },
+    },
+  }));
+  const wantsEmptyFinal =
+    request.parameters['triton_enable_empty_final_response']?.bool_param === true;
+  if (result.decoupled && wantsEmptyFinal) {
+    const final = emptyResponse(request, result.version);
+    final.parameters = { triton_final_response: { bool_param: true } };
+    messages.push({ error_message: '', infer_response: final });
+  }
+  return messages;
+}
+
+function emptyResponse(request: WireInferRequest, version: string): WireInferResponse {
+  return {
+    model_name: request.model_name,
+    model_version: version,
+    id: request.id,
+    parameters: {},
+    outputs: [],
+    raw_output_contents: [],
+  };
+}
+
+/** server grpc_server.cc, RepositoryModelLoad: only `config` (string) and `file:*` (bytes) are accepted. */
+function loadParameterProblem(request: WireRepositoryModelRequest): TritonError | null {
+  for (const [key, value] of Object.entries(request.parameters)) {
+    if (key === 'config') {
+      if (value.parameter_choice !== 'string_param') {
+        return invalidArgument(
+          `invalid value type for load parameter '${key}', expected string_param.`,
+        );
+      }
+    } else if (key.startsWith('file:')) {
+      if (value.parameter_choice !== 'bytes_param') {
+        return invalidArgument(
+          `invalid value type for load parameter '${key}', expected bytes_param.`,
+        );
+      }
+    } else {
+      return invalidArgument(`unrecognized load parameter '${key}'.`);
+    }
+  }
+  return null;
+}
+
+function unloadParameterProblem(request: WireRepositoryModelRequest): TritonError | null {
+  const param = request.parameters['unload_dependents'];
+  if (param !== undefined && param.parameter_choice !== 'bool_param') {
+    return invalidArgument(
+      "invalid value type for 'unload_dependents' parameter, expected bool_param.",
+    );
+  }
+  return null;
+}
