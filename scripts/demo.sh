@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Installs and starts the proxy with its embedded default: the built-in demo
+# Triton backend (in-process fake) and in-memory model state. Listens on PORT
+# (default 8000) and prints a curl command that runs an inference.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$(scripts/ensure-node.sh):$PATH"
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent
+export DEMO_BACKEND=true
+export LOG_FORMAT="${LOG_FORMAT:-pretty}"
+exec node dist/src/main.js

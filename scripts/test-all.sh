@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The one command that installs everything the tests need on a fresh machine
+# (Node >= 22, npm packages, redis-server, helm, Python venvs for conformance)
+# and runs every test: lint, format, typecheck, cycle check, unit, integration,
+# helm chart validation, then the conformance suite against a real server.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export PATH="$(scripts/ensure-node.sh):$PATH"
+echo "node $(node --version), npm $(npm --version)"
+npm ci --no-audit --no-fund --loglevel=error
+scripts/ensure-redis.sh
+bash scripts/ensure-helm.sh >/dev/null
+npm test
+npm run test:conformance

@@ -1,0 +1,5 @@
+export { loadConfig, ConfigError } from './load';
+export type { Config, LoadConfigOptions } from './load';
+export { buildSchema } from './schema';
+export { parseServerList, ServerListError } from './servers';
+export type { TritonServerConfig, TlsConfig } from './servers';

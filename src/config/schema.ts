@@ -1,0 +1,436 @@
+import convict from 'convict';
+
+const MiB = 1024 * 1024;
+
+/**
+ * Every setting the proxy has. Env vars win over the optional config file
+ * (CONFIG_FILE), which wins over these defaults. README's configuration table
+ * is generated from the same docs (`npm run config:docs`), so keep them exact.
+ */
+export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[] }) {
+  return convict(
+    {
+      http: {
+        host: {
+          doc: 'Address the HTTP server binds to.',
+          format: String,
+          default: '0.0.0.0',
+          env: 'HOST',
+        },
+        port: {
+          doc: 'HTTP port (Triton HTTP default 8000).',
+          format: 'port',
+          default: 8000,
+          env: 'PORT',
+        },
+        keepAliveTimeoutMs: {
+          doc: 'HTTP keep-alive idle timeout; keep above load balancer idle timeouts (60s on most).',
+          format: 'nat',
+          default: 65000,
+          env: 'HTTP_KEEPALIVE_TIMEOUT_MS',
+        },
+        maxBodyBytes: {
+          doc: 'Largest request body accepted (413 above it), checked before parsing.',
+          format: 'nat',
+          default: 128 * MiB,
+          env: 'MAX_BODY_BYTES',
+        },
+        apiKeys: {
+          doc: 'Comma-separated API keys; when set, /v2 requests need `Authorization: Bearer <key>` or `X-API-Key`.',
+          format: String,
+          default: '',
+          env: 'API_KEYS',
+          sensitive: true,
+        },
+      },
+      triton: {
+        servers: {
+          doc: 'Triton gRPC servers: `name=host:port[@group][*weight],...` in env, or an array of {name,address,group,labels,weight,tls} in the file.',
+          format: '*',
+          default: '' as unknown,
+          env: 'TRITON_SERVERS',
+        },
+        discoveryDns: {
+          doc: 'Headless Service `host:port` whose A records are Triton servers (re-resolved; empty = off).',
+          format: String,
+          default: '',
+          env: 'TRITON_DISCOVERY_DNS',
+        },
+        discoveryIntervalMs: {
+          doc: 'How often DNS discovery re-resolves.',
+          format: 'nat',
+          default: 10000,
+          env: 'TRITON_DISCOVERY_INTERVAL_MS',
+        },
+        discoveryGroup: {
+          doc: 'Group given to servers found by DNS discovery.',
+          format: String,
+          default: 'default',
+          env: 'TRITON_DISCOVERY_GROUP',
+        },
+        routes: {
+          doc: 'Routing rules `pattern=group,...` (glob * and ?; first match wins; unmatched models may use any group).',
+          format: String,
+          default: '',
+          env: 'TRITON_ROUTES',
+        },
+        requestTimeoutMs: {
+          doc: 'Default deadline of an inference request across all attempts (a request `timeout` parameter in microseconds, or the `X-Request-Timeout-Ms` header, may lower it).',
+          format: 'nat',
+          default: 30000,
+          env: 'TRITON_REQUEST_TIMEOUT_MS',
+        },
+        controlTimeoutMs: {
+          doc: 'Deadline of metadata, health and repository calls (load/unload use loadTimeoutMs).',
+          format: 'nat',
+          default: 5000,
+          env: 'TRITON_CONTROL_TIMEOUT_MS',
+        },
+        connectTimeoutMs: {
+          doc: 'How long a connection attempt to a server may take.',
+          format: 'nat',
+          default: 5000,
+          env: 'TRITON_CONNECT_TIMEOUT_MS',
+        },
+        healthIntervalMs: {
+          doc: 'How often each server is polled with ServerReady.',
+          format: 'nat',
+          default: 5000,
+          env: 'TRITON_HEALTH_INTERVAL_MS',
+        },
+        maxMessageBytes: {
+          doc: 'gRPC send and receive message limit per server (must hold the largest tensor message).',
+          format: 'nat',
+          default: 160 * MiB,
+          env: 'GRPC_MAX_MESSAGE_BYTES',
+        },
+        keepaliveTimeMs: {
+          doc: "gRPC keepalive ping interval; Triton's default server policy rejects pings more often than every 5 minutes without data.",
+          format: 'nat',
+          default: 300000,
+          env: 'GRPC_KEEPALIVE_TIME_MS',
+        },
+        keepaliveTimeoutMs: {
+          doc: 'How long to wait for a keepalive ping answer before the connection is considered dead.',
+          format: 'nat',
+          default: 20000,
+          env: 'GRPC_KEEPALIVE_TIMEOUT_MS',
+        },
+        flowControlWindowBytes: {
+          doc: 'HTTP/2 flow-control window per connection and stream (grpc-js default is 64 KiB, far too small for large tensors).',
+          format: 'nat',
+          default: 16 * MiB,
+          env: 'GRPC_FLOW_CONTROL_WINDOW_BYTES',
+        },
+        channelsPerServer: {
+          doc: 'HTTP/2 connections (channels) opened to each server.',
+          format: 'nat',
+          default: 1,
+          env: 'GRPC_CHANNELS_PER_SERVER',
+        },
+        tls: {
+          enabled: {
+            doc: 'Use TLS to servers from TRITON_SERVERS.',
+            format: Boolean,
+            default: false,
+            env: 'TRITON_TLS_ENABLED',
+          },
+          caFile: {
+            doc: 'CA bundle for server certificates.',
+            format: String,
+            default: '',
+            env: 'TRITON_TLS_CA_FILE',
+          },
+          certFile: {
+            doc: 'Client certificate (mTLS).',
+            format: String,
+            default: '',
+            env: 'TRITON_TLS_CERT_FILE',
+          },
+          keyFile: {
+            doc: 'Client key (mTLS).',
+            format: String,
+            default: '',
+            env: 'TRITON_TLS_KEY_FILE',
+            sensitive: true,
+          },
+          serverName: {
+            doc: 'Name checked against server certificates.',
+            format: String,
+            default: '',
+            env: 'TRITON_TLS_SERVER_NAME',
+          },
+        },
+      },
+      retry: {
+        maxAttempts: {
+          doc: 'Attempts per request, first one included.',
+          format: 'nat',
+          default: 3,
+          env: 'RETRY_MAX_ATTEMPTS',
+        },
+        baseDelayMs: {
+          doc: 'Backoff base (full jitter, doubled each retry).',
+          format: 'nat',
+          default: 20,
+          env: 'RETRY_BASE_DELAY_MS',
+        },
+        maxDelayMs: {
+          doc: 'Backoff cap.',
+          format: 'nat',
+          default: 1000,
+          env: 'RETRY_MAX_DELAY_MS',
+        },
+        budgetRatio: {
+          doc: 'Retries allowed as a fraction of recent requests (retry budget).',
+          format: Number,
+          default: 0.2,
+          env: 'RETRY_BUDGET_RATIO',
+        },
+        budgetMinPerSecond: {
+          doc: 'Retries per second always allowed, so low traffic can still retry.',
+          format: Number,
+          default: 5,
+          env: 'RETRY_BUDGET_MIN_PER_SECOND',
+        },
+      },
+      breaker: {
+        errorThresholdPercent: {
+          doc: 'Server-fault percentage over the rolling window that opens a server breaker.',
+          format: 'nat',
+          default: 50,
+          env: 'BREAKER_ERROR_THRESHOLD_PERCENT',
+        },
+        volumeThreshold: {
+          doc: 'Calls in the window before the breaker may open.',
+          format: 'nat',
+          default: 5,
+          env: 'BREAKER_VOLUME_THRESHOLD',
+        },
+        resetTimeoutMs: {
+          doc: 'How long a breaker stays open before it half-opens to probe.',
+          format: 'nat',
+          default: 5000,
+          env: 'BREAKER_RESET_TIMEOUT_MS',
+        },
+        rollingWindowMs: {
+          doc: 'Window over which breaker statistics are kept.',
+          format: 'nat',
+          default: 10000,
+          env: 'BREAKER_ROLLING_WINDOW_MS',
+        },
+      },
+      admission: {
+        maxInflight: {
+          doc: 'Requests in flight to Triton across all models.',
+          format: 'nat',
+          default: 512,
+          env: 'MAX_INFLIGHT',
+        },
+        maxQueue: {
+          doc: 'Requests waiting for admission across all models.',
+          format: 'nat',
+          default: 2048,
+          env: 'MAX_QUEUE',
+        },
+        queueTimeoutMs: {
+          doc: 'Longest wait in the admission queue (then 429).',
+          format: 'nat',
+          default: 5000,
+          env: 'QUEUE_TIMEOUT_MS',
+        },
+        modelMaxInflight: {
+          doc: 'Default in-flight limit per model.',
+          format: 'nat',
+          default: 128,
+          env: 'MODEL_MAX_INFLIGHT',
+        },
+        modelMaxQueue: {
+          doc: 'Default queue length per model.',
+          format: 'nat',
+          default: 512,
+          env: 'MODEL_MAX_QUEUE',
+        },
+        modelLimits: {
+          doc: 'Per-model overrides `model=inflight:queue,...`.',
+          format: String,
+          default: '',
+          env: 'MODEL_LIMITS',
+        },
+        maxInflightBytes: {
+          doc: 'Cap on request body bytes admitted at once (memory bound for tensors in flight).',
+          format: 'nat',
+          default: 1024 * MiB,
+          env: 'MAX_INFLIGHT_BYTES',
+        },
+        retryAfterSeconds: {
+          doc: 'Retry-After sent with 429 and 503 answers.',
+          format: 'nat',
+          default: 1,
+          env: 'RETRY_AFTER_SECONDS',
+        },
+      },
+      state: {
+        redisUrl: {
+          doc: 'Redis URL (redis:// or rediss://); empty = in-memory state, single replica.',
+          format: String,
+          default: '',
+          env: 'REDIS_URL',
+        },
+        redisPassword: {
+          doc: 'Redis password (overrides the URL).',
+          format: String,
+          default: '',
+          env: 'REDIS_PASSWORD',
+          sensitive: true,
+        },
+        redisTls: { doc: 'Use TLS to Redis.', format: Boolean, default: false, env: 'REDIS_TLS' },
+        redisSentinels: {
+          doc: 'Sentinels `host:port,...`; when set, REDIS_URL is not used for the address.',
+          format: String,
+          default: '',
+          env: 'REDIS_SENTINELS',
+        },
+        redisSentinelName: {
+          doc: 'Sentinel master name.',
+          format: String,
+          default: 'mymaster',
+          env: 'REDIS_SENTINEL_NAME',
+        },
+        keyPrefix: {
+          doc: 'Prefix of every Redis key and channel.',
+          format: String,
+          default: 'triton-proxy:',
+          env: 'REDIS_KEY_PREFIX',
+        },
+        connectTimeoutMs: {
+          doc: 'Redis connect timeout.',
+          format: 'nat',
+          default: 2000,
+          env: 'REDIS_CONNECT_TIMEOUT_MS',
+        },
+        commandTimeoutMs: {
+          doc: 'Redis command timeout.',
+          format: 'nat',
+          default: 1000,
+          env: 'REDIS_COMMAND_TIMEOUT_MS',
+        },
+        keepAliveMs: {
+          doc: 'TCP keepalive on the Redis socket.',
+          format: 'nat',
+          default: 10000,
+          env: 'REDIS_KEEPALIVE_MS',
+        },
+        entryTtlMs: {
+          doc: 'Model-state entries expire when not refreshed within this time.',
+          format: 'nat',
+          default: 120000,
+          env: 'STATE_TTL_MS',
+        },
+        reconcileIntervalMs: {
+          doc: "How often each server's repository index is read (one replica per server per interval).",
+          format: 'nat',
+          default: 15000,
+          env: 'RECONCILE_INTERVAL_MS',
+        },
+        resyncIntervalMs: {
+          doc: 'Full resync from Redis, repairing missed pub/sub messages.',
+          format: 'nat',
+          default: 30000,
+          env: 'RESYNC_INTERVAL_MS',
+        },
+        readinessRequiresRedis: {
+          doc: 'Whether /health/ready fails while Redis is unreachable.',
+          format: Boolean,
+          default: false,
+          env: 'READINESS_REQUIRES_REDIS',
+        },
+        loadOnDemand: {
+          doc: 'Load a model that is ready nowhere when a request asks for it.',
+          format: Boolean,
+          default: false,
+          env: 'LOAD_ON_DEMAND',
+        },
+        loadTimeoutMs: {
+          doc: 'Deadline of a model load.',
+          format: 'nat',
+          default: 120000,
+          env: 'LOAD_TIMEOUT_MS',
+        },
+        loadLockTtlMs: {
+          doc: 'Load lock expiry (a replica dying mid-load releases it after this).',
+          format: 'nat',
+          default: 30000,
+          env: 'LOAD_LOCK_TTL_MS',
+        },
+        loadFailureBackoffMs: {
+          doc: 'After a failed load, requests fail fast for this long.',
+          format: 'nat',
+          default: 10000,
+          env: 'LOAD_FAILURE_BACKOFF_MS',
+        },
+      },
+      lifecycle: {
+        shutdownDelayMs: {
+          doc: 'After SIGTERM, keep serving (readiness false) this long so endpoints are removed first.',
+          format: 'nat',
+          default: 5000,
+          env: 'SHUTDOWN_DELAY_MS',
+        },
+        shutdownGraceMs: {
+          doc: 'Then finish in-flight and queued requests within this time before forcing exit.',
+          format: 'nat',
+          default: 25000,
+          env: 'SHUTDOWN_GRACE_MS',
+        },
+      },
+      log: {
+        level: {
+          doc: 'Log level.',
+          format: ['error', 'warn', 'info', 'debug'],
+          default: 'info',
+          env: 'LOG_LEVEL',
+        },
+        format: {
+          doc: 'Log format.',
+          format: ['json', 'pretty'],
+          default: 'json' as 'json' | 'pretty',
+          env: 'LOG_FORMAT',
+        },
+      },
+      metrics: {
+        modelLabelLimit: {
+          doc: 'Distinct model label values in metrics; further models are reported as "other".',
+          format: 'nat',
+          default: 100,
+          env: 'METRICS_MODEL_LABEL_LIMIT',
+        },
+      },
+      tracing: {
+        enabled: {
+          doc: 'Accept W3C traceparent, forward it to Triton and log the trace id.',
+          format: Boolean,
+          default: false,
+          env: 'TRACING_ENABLED',
+        },
+      },
+      demo: {
+        backend: {
+          doc: 'Start the built-in fake Triton in-process and use it as the only server (demo only).',
+          format: Boolean,
+          default: false,
+          env: 'DEMO_BACKEND',
+        },
+      },
+      replicaId: {
+        doc: 'Name of this replica in shared state (defaults to hostname-pid).',
+        format: String,
+        default: '',
+        env: 'REPLICA_ID',
+      },
+    },
+    options as { env?: Record<string, string>; args?: string[] },
+  );
+}
+
+export type ConfigSchema = ReturnType<typeof buildSchema>;

@@ -1,0 +1,146 @@
+import type { ModelInferRequest, ModelInferResponse } from '../protocol';
+import type { TritonServerConfig } from '../config';
+import { CircuitBreaker, type BreakerState } from '../resilience';
+import type { BalancedServer } from '../routing/balancer';
+import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
+import { TritonClient, mapGrpcError, grpcStatusName, type CallContext } from '../triton';
+import type { Metrics } from '../observability';
+import { ProxyError, isProxyError } from '../errors';
+
+const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
+
+export interface UpstreamDeps {
+  client: TritonClient;
+  breaker: CircuitBreaker;
+  metrics: Metrics;
+  retryAfterSeconds: number;
+}
+
+/**
+ * One Triton server as the proxy sees it: its channel pool, its breaker, the
+ * requests this replica has in flight on it, and its last health answer.
+ */
+export class Upstream implements BalancedServer {
+  readonly name: string;
+  readonly address: string;
+  readonly group: string;
+  readonly weight: number;
+  readonly labels: Record<string, string>;
+  readonly client: TritonClient;
+  readonly breaker: CircuitBreaker;
+  outstanding = 0;
+  /** Last ServerReady answer; false until the first health check succeeds. */
+  ready = false;
+  draining = false;
+  private readonly metrics: Metrics;
+  private readonly retryAfterSeconds: number;
+  private readonly okAttempts;
+  private readonly latency;
+  private idleWaiters: Array<() => void> = [];
+  /** Inference calls on the wire now, so a hung server's calls can be taken back. */
+  private readonly openCalls: NonNullable<CallContext['open']> = new Set();
+  /** Bumped by abandonInflight(); a CANCELLED call that saw it change was ours to cancel. */
+  private abandonments = 0;
+
+  constructor(config: TritonServerConfig, deps: UpstreamDeps) {
+    this.name = config.name;
+    this.address = config.address;
+    this.group = config.group;
+    this.weight = config.weight;
+    this.labels = config.labels;
+    this.client = deps.client;
+    this.breaker = deps.breaker;
+    this.metrics = deps.metrics;
+    this.retryAfterSeconds = deps.retryAfterSeconds;
+    this.okAttempts = deps.metrics.upstreamAttempts.labels(this.name, 'ok');
+    this.latency = deps.metrics.upstreamDuration.labels(this.name);
+    deps.metrics.breakerState.labels(this.name).set(0);
+    this.breaker.onStateChange((_server, _from, to) => {
+      deps.metrics.breakerState.labels(this.name).set(BREAKER_GAUGE[to]);
+    });
+  }
+
+  /** Eligible for new requests: healthy, not leaving, breaker letting calls through. */
+  get available(): boolean {
+    return this.ready && !this.draining && !this.breaker.isOpen();
+  }
+
+  infer(request: ModelInferRequest, ctx: CallContext): Promise<ModelInferResponse> {
+    return this.track(() => this.client.modelInfer(request, { ...ctx, open: this.openCalls }));
+  }
+
+  /**
+   * Cancels every inference call waiting on this server; each fails as a
+   * retryable server fault, so its request moves to another server within
+   * its own deadline instead of waiting for that deadline here. For a server
+   * that stopped answering at all (health check timed out), not for one
+   * that answers "not ready": that one is finishing its work.
+   */
+  abandonInflight(): number {
+    const calls = [...this.openCalls];
+    if (calls.length === 0) return 0;
+    this.abandonments++;
+    this.openCalls.clear();
+    for (const call of calls) call.cancel();
+    return calls.length;
+  }
+
+  /** A control RPC, under the same breaker and error mapping as inference. */
+  call<Res = Record<string, unknown>>(method: string, request: Record<string, unknown>, ctx: CallContext): Promise<Res> {
+    return this.track(() => this.client.call<Res>(method, request, ctx));
+  }
+
+  private async track<T>(fn: () => Promise<T>): Promise<T> {
+    this.outstanding++;
+    const start = performance.now();
+    const abandonments = this.abandonments;
+    try {
+      const result = await this.breaker.execute(() =>
+        fn().catch((err: unknown) => {
+          throw this.mapError(err, abandonments !== this.abandonments);
+        }),
+      );
+      this.okAttempts.inc();
+      return result;
+    } catch (err) {
+      const e = err as ProxyError;
+      const code = e.grpcCode === undefined ? e.code : grpcStatusName(e.grpcCode);
+      this.metrics.upstreamAttempts.labels(this.name, code).inc();
+      this.metrics.upstreamErrors.labels(this.name, code).inc();
+      throw err;
+    } finally {
+      this.latency.observe((performance.now() - start) / 1000);
+      if (--this.outstanding === 0 && this.idleWaiters.length > 0) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+      }
+    }
+  }
+
+  private mapError(err: unknown, abandonedSince: boolean): ProxyError {
+    if (isProxyError(err)) return err;
+    if (abandonedSince && (err as ServiceError).code === GrpcStatus.CANCELLED) {
+      return new ProxyError('UPSTREAM_UNAVAILABLE', `Triton server '${this.name}' stopped answering`, {
+        server: this.name,
+        serverFault: true,
+        grpcCode: GrpcStatus.UNAVAILABLE,
+        retryAfterSeconds: this.retryAfterSeconds,
+        cause: err,
+      });
+    }
+    return mapGrpcError(err as Error, this.name, this.retryAfterSeconds);
+  }
+
+  /** Resolves when nothing is in flight on this server (for draining). */
+  idle(): Promise<void> {
+    if (this.outstanding === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  close(): void {
+    this.breaker.shutdown();
+    this.client.close();
+    this.metrics.breakerState.remove(this.name);
+  }
+}

@@ -1,0 +1,2 @@
+export { runHealthCheck, formatHealthTable } from './health-check';
+export type { HealthRow } from './health-check';

@@ -1,0 +1,80 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import promBundle from 'express-prom-bundle';
+import type { Registry } from 'prom-client';
+import { ProxyError, toProxyError } from '../errors';
+import { METRIC_PREFIX } from '../observability';
+import { kserveRoutes, type KserveRoutesDeps } from './routes/kserve';
+import { probeRoutes, type ProbeDeps } from './routes/probes';
+import { apiKeyAuth } from './auth';
+import { requestIdOf } from './context';
+import { sendError } from './send';
+
+export interface AppDeps extends KserveRoutesDeps, ProbeDeps {
+  apiKeys: readonly string[];
+  registry: Registry;
+}
+
+/** Model names and versions in paths become placeholders, keeping HTTP metric labels bounded. */
+export const NORMALIZED_PATHS: Array<[string, string]> = [
+  ['^/v2/models/stats$', '/v2/models/stats'],
+  ['^/v2/models/[^/]+/versions/[^/]+', '/v2/models/#model/versions/#version'],
+  ['^/v2/models/[^/]+', '/v2/models/#model'],
+  ['^/v2/repository/models/[^/]+', '/v2/repository/models/#model'],
+];
+
+/** The `path` label of requests no route serves. */
+export const UNMATCHED_PATH = '#unmatched';
+
+const NORMALIZERS = NORMALIZED_PATHS.map(([pattern, replacement]) => ({
+  pattern: new RegExp(pattern),
+  replacement,
+}));
+
+/**
+ * The `path` label of the HTTP metrics: the API path with placeholders, or
+ * one shared value when no route matched, since scanners and typos would
+ * otherwise add a series per distinct URL.
+ */
+export function pathLabel(req: Request): string {
+  if (req.route === undefined) return UNMATCHED_PATH;
+  let path = req.originalUrl.split('?', 1)[0] ?? '';
+  for (const { pattern, replacement } of NORMALIZERS) path = path.replace(pattern, replacement);
+  return path;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+  app.set('query parser', 'simple');
+
+  app.use(
+    promBundle({
+      promRegistry: deps.registry,
+      includeMethod: true,
+      includePath: true,
+      includeStatusCode: true,
+      includeUp: false,
+      autoregister: false,
+      metricType: 'histogram',
+      metricsPath: '/metrics-bundle-unused',
+      httpDurationMetricName: `${METRIC_PREFIX}http_request_duration_seconds`,
+      normalizePath: pathLabel,
+      formatStatusCode: (res) => String(res.statusCode),
+      bypass: { onRequest: (req) => req.path === '/metrics' || req.path.startsWith('/health/') },
+    }),
+  );
+  app.use(probeRoutes(deps));
+  if (deps.apiKeys.length > 0) app.use('/v2', apiKeyAuth(deps.apiKeys));
+  app.use(kserveRoutes(deps));
+  app.use((req: Request, res: Response) => {
+    sendError(res, new ProxyError('MODEL_NOT_FOUND', `Not Found: ${req.method} ${req.path}`), requestIdOf(req));
+  });
+  // Last resort: nothing a request does may take the process down or leak a stack.
+  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const e = toProxyError(err);
+    deps.errors.report(e, { requestId: requestIdOf(req), path: req.path });
+    sendError(res, e, requestIdOf(req));
+  });
+  return app;
+}

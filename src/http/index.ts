@@ -1,0 +1,3 @@
+export { createApp, NORMALIZED_PATHS } from './app';
+export type { AppDeps } from './app';
+export { ErrorReporter } from './error-reporter';

@@ -1,0 +1,154 @@
+import { Router as ExpressRouter, type Request, type Response } from 'express';
+import { invalidRequest, toProxyError } from '../../errors';
+import { readBinaryHeaderLength } from '../../codec';
+import type { ControlService, InferService } from '../../inference';
+import { isClientGoneError } from '../../admission';
+import { parseJsonObject, readBody } from '../body';
+import { requestIdOf, traceOf } from '../context';
+import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
+import type { ErrorReporter } from '../error-reporter';
+
+export interface KserveRoutesDeps {
+  infer: InferService;
+  control: ControlService;
+  maxBodyBytes: number;
+  tracing: boolean;
+  errors: ErrorReporter;
+}
+
+type Handler = (req: Request, res: Response, meta: { requestId: string; traceparent?: string }) => Promise<void>;
+
+function param(req: Request, name: string): string {
+  const v = (req.params as Record<string, string | undefined>)[name];
+  return v ?? '';
+}
+
+/**
+ * Triton's HTTP/REST API (KServe v2 + Triton's extensions), same paths,
+ * bodies and status codes. Routes are thin: read the request, call one
+ * use-case method, write the answer.
+ */
+export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
+  const router = ExpressRouter();
+
+  const handle =
+    (fn: Handler) =>
+    (req: Request, res: Response): void => {
+      const requestId = requestIdOf(req);
+      const trace = deps.tracing ? traceOf(req) : undefined;
+      const meta = { requestId, traceparent: trace?.traceparent };
+      fn(req, res, meta).catch((err: unknown) => {
+        if (isClientGoneError(err) || res.destroyed) return;
+        const e = toProxyError(err);
+        deps.errors.report(e, { requestId, path: req.path, traceId: trace?.traceId });
+        sendError(res, e, requestId);
+      });
+    };
+
+  const infer: Handler = async (req, res, meta) => {
+    const headerLength = readBinaryHeaderLength(req.get('inference-header-content-length'));
+    const body = await readBody(req, deps.maxBodyBytes);
+    const controller = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) controller.abort();
+    };
+    res.once('close', onClose);
+    const out = await deps.infer.infer({
+      model: param(req, 'model'),
+      version: param(req, 'version'),
+      body,
+      headerLength,
+      requestId: meta.requestId,
+      traceparent: meta.traceparent,
+      signal: controller.signal,
+    });
+    const headers: Record<string, string | number> = {
+      'content-type': out.contentType,
+      'x-request-id': meta.requestId,
+    };
+    if (out.headerLength !== undefined) headers['inference-header-content-length'] = out.headerLength;
+    sendChunks(res, out.chunks, out.byteLength, headers);
+  };
+
+  router.post('/v2/models/:model/infer', handle(infer));
+  router.post('/v2/models/:model/versions/:version/infer', handle(infer));
+
+  router.get(
+    '/v2',
+    handle(async (_req, res, meta) => sendJson(res, 200, await deps.control.serverMetadata(meta), meta.requestId)),
+  );
+  router.get(
+    '/v2/health/live',
+    handle(async (_req, res, meta) => sendEmpty(res, (await deps.control.serverLive(meta)) ? 200 : 400, meta.requestId)),
+  );
+  router.get(
+    '/v2/health/ready',
+    handle(async (_req, res, meta) => sendEmpty(res, deps.control.serverReady() ? 200 : 400, meta.requestId)),
+  );
+
+  const stats: Handler = async (req, res, meta) =>
+    sendJson(res, 200, await deps.control.modelStatistics(param(req, 'model'), param(req, 'version'), meta), meta.requestId);
+  router.get('/v2/models/stats', handle(stats));
+  router.get('/v2/models/:model/stats', handle(stats));
+  router.get('/v2/models/:model/versions/:version/stats', handle(stats));
+
+  const metadata: Handler = async (req, res, meta) =>
+    sendJson(res, 200, await deps.control.modelMetadata(param(req, 'model'), param(req, 'version'), meta), meta.requestId);
+  router.get('/v2/models/:model', handle(metadata));
+  router.get('/v2/models/:model/versions/:version', handle(metadata));
+
+  const ready: Handler = async (req, res, meta) => {
+    if (await deps.control.modelReady(param(req, 'model'), param(req, 'version'), meta)) {
+      sendEmpty(res, 200, meta.requestId);
+    } else {
+      sendError(res, invalidRequest('Model version not ready'), meta.requestId);
+    }
+  };
+  router.get('/v2/models/:model/ready', handle(ready));
+  router.get('/v2/models/:model/versions/:version/ready', handle(ready));
+
+  const config: Handler = async (req, res, meta) =>
+    sendJson(res, 200, await deps.control.modelConfig(param(req, 'model'), param(req, 'version'), meta), meta.requestId);
+  router.get('/v2/models/:model/config', handle(config));
+  router.get('/v2/models/:model/versions/:version/config', handle(config));
+
+  router.post(
+    '/v2/repository/index',
+    handle(async (req, res, meta) => {
+      const body = parseJsonObject(await readBody(req, 1024 * 1024), 'repository index request');
+      sendJson(res, 200, await deps.control.repositoryIndex(body, meta), meta.requestId);
+    }),
+  );
+
+  // The target server may be named by `?server=`, the X-Triton-Server header, or left to the proxy.
+  const target = (req: Request): string | undefined => {
+    const q = req.query.server;
+    if (q !== undefined && typeof q !== 'string') throw invalidRequest("query parameter 'server' must be a single name");
+    return q ?? req.get('x-triton-server');
+  };
+  router.post(
+    '/v2/repository/models/:model/load',
+    handle(async (req, res, meta) => {
+      const body = parseJsonObject(await readBody(req, deps.maxBodyBytes), 'load model request');
+      const server = await deps.control.load(param(req, 'model'), body, target(req), meta);
+      res.setHeader('x-triton-server', server);
+      sendEmpty(res, 200, meta.requestId);
+    }),
+  );
+  router.post(
+    '/v2/repository/models/:model/unload',
+    handle(async (req, res, meta) => {
+      const body = parseJsonObject(await readBody(req, 1024 * 1024), 'unload model request');
+      const servers = await deps.control.unload(param(req, 'model'), body, target(req), meta);
+      res.setHeader('x-triton-server', servers.join(','));
+      sendEmpty(res, 200, meta.requestId);
+    }),
+  );
+
+  // Paths of the API that exist with another method.
+  router.all(/^\/v2(\/.*)?$/, (req, res) => {
+    const requestId = requestIdOf(req);
+    sendJson(res, 404, { error: `Not Found: ${req.method} ${req.path}`, request_id: requestId }, requestId);
+  });
+  return router;
+}

@@ -1,0 +1,5 @@
+export { InferService } from './infer-service';
+export type { InferCall, InferServiceDeps, ModelLoader } from './infer-service';
+export { ControlService } from './control-service';
+export type { ControlServiceDeps, CallMeta } from './control-service';
+export { mergeIndexes, mergeModelStats } from './merge';

@@ -1,0 +1,277 @@
+import { ProxyError, isProxyError, toProxyError } from '../errors';
+import type { ModelInferRequest, ModelInferResponse, ParameterValue } from '../protocol';
+import { parseInferRequest, encodeInferResponse, type EncodedInferResponse } from '../codec';
+import type { AdmissionController } from '../admission';
+import type { Router, SequenceAffinity } from '../routing';
+import { executeWithRetry, type Backoff, type RetryBudget } from '../resilience';
+import type { Upstream } from '../fleet';
+import type { ModelStateStore } from '../model-state';
+import type { Metrics } from '../observability';
+
+export interface InferCall {
+  model: string;
+  version: string;
+  body: Buffer;
+  /** Inference-Header-Content-Length, when the binary extension is used. */
+  headerLength: number | undefined;
+  requestId: string;
+  traceparent?: string;
+  /** Aborted when the client goes away. */
+  signal: AbortSignal;
+}
+
+/** Waits for (or triggers) a load of a model that is ready nowhere; resolves with a server name. */
+export interface ModelLoader {
+  ensureLoaded(model: string, version: string, options: { deadline: number; signal?: AbortSignal }): Promise<string>;
+}
+
+export interface InferServiceDeps {
+  router: Router;
+  servers: { get(name: string): Upstream | undefined };
+  admission: AdmissionController;
+  state: ModelStateStore;
+  affinity: SequenceAffinity;
+  loader: ModelLoader | undefined;
+  metrics: Metrics;
+  retry: { maxAttempts: number; backoff: Backoff; budget: RetryBudget };
+  defaultTimeoutMs: number;
+  retryAfterSeconds: number;
+}
+
+type StageTimer = { observe(seconds: number): void };
+
+function sequenceIdOf(request: ModelInferRequest): string | undefined {
+  const id: ParameterValue | undefined = request.parameters.sequence_id;
+  if (id === undefined || id === 0 || id === '' || id === 0n || typeof id === 'boolean') return undefined;
+  return String(id);
+}
+
+/**
+ * The inference use case: parse -> admission -> (pick -> call) with retries
+ * -> encode. Each step is a module of its own; this function only says in
+ * which order they run and what each outcome means for the request.
+ */
+export class InferService {
+  private readonly stage: Record<'parse' | 'queue' | 'upstream' | 'encode', StageTimer>;
+  private readonly durations = new Map<string, StageTimer>();
+
+  constructor(private readonly deps: InferServiceDeps) {
+    const h = deps.metrics.stageDuration;
+    this.stage = {
+      parse: h.labels('parse'),
+      queue: h.labels('queue'),
+      upstream: h.labels('upstream'),
+      encode: h.labels('encode'),
+    };
+  }
+
+  async infer(call: InferCall): Promise<EncodedInferResponse> {
+    const started = performance.now();
+    let outcome = 'ok';
+    let modelLabel = this.deps.metrics.models.forUntrusted(call.model);
+    try {
+      this.deps.metrics.requestBytes.observe(call.body.length);
+      const { request, plan } = parseInferRequest({
+        body: call.body,
+        headerLength: call.headerLength,
+        modelName: call.model,
+        modelVersion: call.version,
+      });
+      // Triton sees the proxy's request id; the client gets back only an id it sent.
+      const clientGaveId = request.id !== '';
+      if (!clientGaveId) request.id = call.requestId;
+      const t1 = performance.now();
+      this.stage.parse.observe((t1 - started) / 1000);
+
+      const deadline = Date.now() + this.timeoutMs(request);
+      const permit = await this.deps.admission.acquire(call.model, call.body.length, call.signal);
+      const t2 = performance.now();
+      this.stage.queue.observe((t2 - t1) / 1000);
+      let response: ModelInferResponse;
+      try {
+        response = await this.callFleet(request, call, deadline);
+      } finally {
+        permit.release();
+      }
+      modelLabel = this.deps.metrics.models.forKnown(call.model);
+      const t3 = performance.now();
+      this.stage.upstream.observe((t3 - t2) / 1000);
+      if (!clientGaveId) response.id = '';
+      const encoded = encodeInferResponse(response, plan);
+      this.stage.encode.observe((performance.now() - t3) / 1000);
+      this.deps.metrics.responseBytes.observe(encoded.byteLength);
+      return encoded;
+    } catch (err) {
+      const e = toProxyError(err);
+      outcome = e.code;
+      throw e;
+    } finally {
+      this.duration(modelLabel, outcome).observe((performance.now() - started) / 1000);
+    }
+  }
+
+  private duration(model: string, outcome: string): StageTimer {
+    const key = `${model}\u0000${outcome}`;
+    let timer = this.durations.get(key);
+    if (!timer) {
+      timer = this.deps.metrics.requestDuration.labels(model, 'infer', outcome);
+      this.durations.set(key, timer);
+    }
+    return timer;
+  }
+
+  /** Triton's `timeout` request parameter (microseconds) can shorten the proxy's default deadline. */
+  private timeoutMs(request: ModelInferRequest): number {
+    const t = request.parameters.timeout;
+    if (typeof t === 'number' && t > 0) return Math.min(this.deps.defaultTimeoutMs, Math.ceil(t / 1000));
+    return this.deps.defaultTimeoutMs;
+  }
+
+  private callFleet(request: ModelInferRequest, call: InferCall, deadline: number): Promise<ModelInferResponse> {
+    const sequenceId = sequenceIdOf(request);
+    const { model, version } = call;
+    return executeWithRetry({
+      deadline,
+      maxAttempts: this.deps.retry.maxAttempts,
+      backoff: this.deps.retry.backoff,
+      budget: this.deps.retry.budget,
+      signal: call.signal,
+      sticky: sequenceId !== undefined,
+      onRetry: (info) => this.deps.metrics.retries.labels(info.error.code).inc(),
+      onGiveUp: (info) => {
+        if (info.reason === 'budget') this.deps.metrics.retriesDenied.inc();
+      },
+      attempt: async ({ exclude, signal }) => {
+        const upstream =
+          sequenceId === undefined
+            ? await this.choose(model, version, exclude, deadline, signal)
+            : await this.chooseForSequence(model, version, sequenceId, request, deadline, signal);
+        try {
+          const response = await upstream.infer(request, {
+            deadline,
+            requestId: call.requestId,
+            traceparent: call.traceparent,
+            signal,
+          });
+          if (!this.deps.state.snapshot().isKnown(model)) {
+            // Found by direct probing: share that the model answers there.
+            void this.deps.state.markStatus(upstream.name, model, version, 'READY', 'answered a request');
+          }
+          if (sequenceId !== undefined && request.parameters.sequence_end === true) {
+            this.deps.affinity.end(model, sequenceId);
+          }
+          return response;
+        } catch (err) {
+          throw this.afterFailure(err, upstream, model, version, exclude);
+        }
+      },
+    });
+  }
+
+  /**
+   * A server said the model is not there (or not ready): correct the shared
+   * state, and let the retry loop try another server when one still has it.
+   */
+  private afterFailure(
+    err: unknown,
+    upstream: Upstream,
+    model: string,
+    version: string,
+    exclude: ReadonlySet<string>,
+  ): unknown {
+    if (!isProxyError(err) || (err.code !== 'MODEL_NOT_FOUND' && err.code !== 'MODEL_NOT_READY')) return err;
+    void this.deps.state.markStatus(upstream.name, model, version, 'UNAVAILABLE', err.message);
+    const others = this.deps.state
+      .snapshot()
+      .readyServers(model, version)
+      .some((s) => s !== upstream.name && !exclude.has(s));
+    if (!others) return err;
+    return new ProxyError('MODEL_NOT_READY', err.message, {
+      server: upstream.name,
+      grpcCode: err.grpcCode,
+      retryAfterSeconds: this.deps.retryAfterSeconds,
+    });
+  }
+
+  private async choose(
+    model: string,
+    version: string,
+    exclude: ReadonlySet<string>,
+    deadline: number,
+    signal: AbortSignal,
+  ): Promise<Upstream> {
+    const pick = this.deps.router.pick({ model, version, exclude });
+    switch (pick.kind) {
+      case 'server':
+        return pick.upstream;
+      case 'not-found':
+        throw new ProxyError('MODEL_NOT_FOUND', `Request for unknown model: '${model}' is not found`);
+      case 'unavailable':
+        throw new ProxyError('UPSTREAM_UNAVAILABLE', `no Triton server that serves model '${model}' is available`, {
+          retryAfterSeconds: this.deps.retryAfterSeconds,
+        });
+      case 'not-ready': {
+        if (!this.versionMayExist(model, version)) {
+          throw new ProxyError('MODEL_NOT_FOUND', `Request for unknown model: '${model}' version ${version} is not found`);
+        }
+        const loader = this.deps.loader;
+        if (!loader || exclude.size > 0) {
+          throw new ProxyError(
+            'MODEL_NOT_READY',
+            pick.loading
+              ? `model '${model}' is loading; retry shortly`
+              : `model '${model}'${version ? ` version ${version}` : ''} is not ready on any Triton server`,
+            { retryAfterSeconds: this.deps.retryAfterSeconds },
+          );
+        }
+        const server = await loader.ensureLoaded(model, version, { deadline, signal });
+        const upstream = this.deps.servers.get(server);
+        if (upstream && upstream.available) return upstream;
+        const again = this.deps.router.pick({ model, version, exclude });
+        if (again.kind === 'server') return again.upstream;
+        throw new ProxyError('UPSTREAM_UNAVAILABLE', `model '${model}' was loaded but its server is not available`, {
+          retryAfterSeconds: this.deps.retryAfterSeconds,
+        });
+      }
+    }
+  }
+
+  /**
+   * A version no repository lists is not found (Triton's 404), not "not
+   * ready": a client must not be told to retry for it. Entries without a
+   * version (a load or an answer seen by the proxy) say nothing about which
+   * versions exist, so they keep the version possible.
+   */
+  private versionMayExist(model: string, version: string): boolean {
+    if (version === '') return true;
+    return this.deps.state
+      .snapshot()
+      .entriesForModel(model)
+      .some((e) => e.version === version || e.version === '');
+  }
+
+  private async chooseForSequence(
+    model: string,
+    version: string,
+    sequenceId: string,
+    request: ModelInferRequest,
+    deadline: number,
+    signal: AbortSignal,
+  ): Promise<Upstream> {
+    const pinned = request.parameters.sequence_start === true ? undefined : this.deps.affinity.get(model, sequenceId);
+    if (pinned !== undefined) {
+      const upstream = this.deps.servers.get(pinned);
+      // A server known to be down has lost the sequence's state (or soon will):
+      // say so at once instead of sending the request to fail there.
+      if (upstream && !upstream.draining && upstream.ready) return upstream;
+      throw new ProxyError(
+        'UPSTREAM_UNAVAILABLE',
+        `Triton server '${pinned}' holding sequence ${sequenceId} of model '${model}' is gone or down; restart the sequence`,
+        { retryAfterSeconds: this.deps.retryAfterSeconds },
+      );
+    }
+    const upstream = await this.choose(model, version, new Set(), deadline, signal);
+    this.deps.affinity.set(model, sequenceId, upstream.name);
+    return upstream;
+  }
+}

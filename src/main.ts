@@ -1,0 +1,63 @@
+import { ConfigError, loadConfig } from './config';
+import { createLogger } from './observability';
+import { startProxy } from './proxy';
+
+/**
+ * Process entry: configuration from the environment (and CONFIG_FILE), the
+ * proxy, and the signal handling Kubernetes relies on. Nothing imports this file.
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`triton-proxy: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const logger = createLogger({ level: config.log.level, format: config.log.format });
+  process.on('unhandledRejection', (reason) => {
+    logger.error('unhandled promise rejection', { error: String(reason) });
+  });
+  const proxy = await startProxy(config, { logger });
+  if (config.demo.backend) {
+    const port = proxy.port();
+    process.stdout.write(
+      `\nDemo backend ready. Try an inference (model "simple": OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1):\n\n` +
+        `curl -s localhost:${port}/v2/models/simple/infer -H 'content-type: application/json' -d '{"inputs":[` +
+        `{"name":"INPUT0","datatype":"INT32","shape":[1,16],"data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]},` +
+        `{"name":"INPUT1","datatype":"INT32","shape":[1,16],"data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]}'\n\n`,
+    );
+  }
+
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      logger.warn('second signal: exiting now', { signal });
+      process.exit(1);
+    }
+    logger.info('signal received: starting graceful shutdown', { signal });
+    const { shutdownDelayMs, shutdownGraceMs } = config.lifecycle;
+    setTimeout(() => {
+      logger.error('shutdown did not finish in time: forcing exit');
+      process.exit(1);
+    }, shutdownDelayMs + shutdownGraceMs + 5000).unref();
+    proxy.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error('shutdown failed', { error: String(err) });
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`triton-proxy: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,204 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ModelGauge } from './model-gauge';
+import { ModelLabels } from './model-labels';
+
+export const METRIC_PREFIX = 'triton_proxy_';
+
+/** Buckets from 250 µs to 60 s: sub-millisecond stages and slow LLM calls both resolve. */
+const LATENCY_BUCKETS = [
+  0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+const SIZE_BUCKETS = [256, 4096, 65536, 262144, 1048576, 4194304, 16777216, 67108864, 268435456];
+
+export type Stage = 'parse' | 'queue' | 'upstream' | 'encode';
+
+/**
+ * Every metric the proxy exports, on its own registry (no global state).
+ * README's metrics table lists the same names; a test scrapes /metrics and
+ * checks each one.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly models: ModelLabels;
+
+  readonly requestDuration = new Histogram({
+    name: `${METRIC_PREFIX}request_duration_seconds`,
+    help: 'Inference request latency at the proxy, by model, route and outcome (ok or an error code).',
+    labelNames: ['model', 'route', 'outcome'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly stageDuration = new Histogram({
+    name: `${METRIC_PREFIX}stage_duration_seconds`,
+    help: 'Time spent per request stage: parse (decode), queue (admission wait), upstream (Triton, all attempts), encode.',
+    labelNames: ['stage'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly requestBytes = new Histogram({
+    name: `${METRIC_PREFIX}request_size_bytes`,
+    help: 'Inference request body size.',
+    buckets: SIZE_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly responseBytes = new Histogram({
+    name: `${METRIC_PREFIX}response_size_bytes`,
+    help: 'Inference response body size.',
+    buckets: SIZE_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly queueDepth = new Gauge({
+    name: `${METRIC_PREFIX}queue_depth`,
+    help: 'Requests waiting for admission in this replica (the autoscaling metric).',
+    registers: [this.registry],
+  });
+  readonly inflight = new Gauge({
+    name: `${METRIC_PREFIX}inflight_requests`,
+    help: 'Requests admitted and in flight to Triton in this replica.',
+    registers: [this.registry],
+  });
+  readonly queueDepthByModel = new Gauge({
+    name: `${METRIC_PREFIX}queue_depth_by_model`,
+    help: 'Requests waiting for admission, by model.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+  readonly inflightByModel = new Gauge({
+    name: `${METRIC_PREFIX}inflight_requests_by_model`,
+    help: 'Requests in flight to Triton, by model.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+  readonly inflightBytes = new Gauge({
+    name: `${METRIC_PREFIX}inflight_request_bytes`,
+    help: 'Request body bytes of admitted requests.',
+    registers: [this.registry],
+  });
+  readonly rejections = new Counter({
+    name: `${METRIC_PREFIX}rejections_total`,
+    help: 'Requests refused by admission control, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamAttempts = new Counter({
+    name: `${METRIC_PREFIX}upstream_attempts_total`,
+    help: 'Calls to Triton servers, by server and outcome (ok or a gRPC status name).',
+    labelNames: ['server', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly upstreamDuration = new Histogram({
+    name: `${METRIC_PREFIX}upstream_duration_seconds`,
+    help: 'Latency of single calls to a Triton server.',
+    labelNames: ['server'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly upstreamErrors = new Counter({
+    name: `${METRIC_PREFIX}upstream_errors_total`,
+    help: 'Failed calls to Triton servers, by server and gRPC status name.',
+    labelNames: ['server', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly retries = new Counter({
+    name: `${METRIC_PREFIX}retries_total`,
+    help: 'Retried attempts, by the error code that caused them.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly retriesDenied = new Counter({
+    name: `${METRIC_PREFIX}retries_denied_total`,
+    help: 'Retries not made because the retry budget was spent.',
+    registers: [this.registry],
+  });
+  readonly breakerState = new Gauge({
+    name: `${METRIC_PREFIX}breaker_state`,
+    help: 'Circuit breaker state per server: 0 closed, 1 half-open, 2 open.',
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  });
+  readonly serversKnown = new Gauge({
+    name: `${METRIC_PREFIX}servers_known`,
+    help: 'Triton servers configured or discovered.',
+    registers: [this.registry],
+  });
+  readonly serversReady = new Gauge({
+    name: `${METRIC_PREFIX}servers_ready`,
+    help: 'Triton servers answering ServerReady true.',
+    registers: [this.registry],
+  });
+  readonly stateLookups = new Counter({
+    name: `${METRIC_PREFIX}state_lookups_total`,
+    help: 'Model-state lookups on the request path from the local snapshot (hit: a ready server was known).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly redisUp = new Gauge({
+    name: `${METRIC_PREFIX}redis_up`,
+    help: '1 when the shared state store (Redis) is reachable, 0 when not; absent in memory mode.',
+    registers: [this.registry],
+  });
+  readonly redisOpDuration = new Histogram({
+    name: `${METRIC_PREFIX}redis_operation_duration_seconds`,
+    help: 'Redis operation latency by operation.',
+    labelNames: ['op'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly redisErrors = new Counter({
+    name: `${METRIC_PREFIX}redis_errors_total`,
+    help: 'Failed Redis operations by operation.',
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileRuns = new Counter({
+    name: `${METRIC_PREFIX}reconcile_runs_total`,
+    help: 'Repository index reconciliations run by this replica.',
+    registers: [this.registry],
+  });
+  readonly reconcileChanges = new Counter({
+    name: `${METRIC_PREFIX}reconcile_changes_total`,
+    help: 'Model-state changes found by reconciliation.',
+    registers: [this.registry],
+  });
+  readonly modelLoads = new Counter({
+    name: `${METRIC_PREFIX}model_loads_total`,
+    help: 'Model loads on demand by result: started, succeeded, failed, coalesced (waited for a load already under way).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly ready = new Gauge({
+    name: `${METRIC_PREFIX}ready`,
+    help: '1 while /health/ready answers 200.',
+    registers: [this.registry],
+  });
+
+  private readonly queuedByModel: ModelGauge;
+  private readonly admittedByModel: ModelGauge;
+
+  constructor(options: { modelLabelLimit: number; defaultMetrics?: boolean }) {
+    this.models = new ModelLabels(options.modelLabelLimit);
+    const untrusted = (model: string) => this.models.forUntrusted(model);
+    this.queuedByModel = new ModelGauge(this.queueDepthByModel, untrusted);
+    this.admittedByModel = new ModelGauge(this.inflightByModel, untrusted);
+    if (options.defaultMetrics !== false) {
+      // Event-loop delay, heap, GC, RSS: prom-client's standard process metrics.
+      collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
+    }
+    this.queueDepth.set(0);
+    this.inflight.set(0);
+    this.inflightBytes.set(0);
+  }
+
+  /** Admission queue changed; `model` is the raw name (its label is bounded here). */
+  setQueueDepth(model: string, depthForModel: number, total: number): void {
+    this.queueDepth.set(total);
+    this.queuedByModel.set(model, depthForModel);
+  }
+
+  /** A request was admitted or released; `model` is the raw name. */
+  setInflight(model: string, inflightForModel: number, total: number, totalBytes: number): void {
+    this.inflight.set(total);
+    this.inflightBytes.set(totalBytes);
+    this.admittedByModel.set(model, inflightForModel);
+  }
+}

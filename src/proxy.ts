@@ -1,0 +1,363 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config, TritonServerConfig } from './config';
+import { createLogger, Metrics, type Logger } from './observability';
+import { loadInferenceService } from './triton';
+import { DnsDiscovery, Fleet, type Resolver } from './fleet';
+import {
+  LoadCoordinator,
+  MemoryModelStateStore,
+  Reconciler,
+  RedisModelStateStore,
+  type ModelStateMetrics,
+  type RedisConnectionOptions,
+  type ModelStateStore,
+} from './model-state';
+import { Router, RoutingRules, SequenceAffinity, createBalancer, parseRoutingRules } from './routing';
+import { AdmissionController } from './admission';
+import { ExponentialBackoff, RetryBudget } from './resilience';
+import { ControlService, InferService } from './inference';
+import { createApp, ErrorReporter } from './http';
+
+export const PROXY_VERSION = '0.1.0';
+
+export interface ProxyOptions {
+  logger?: Logger;
+  /** Replaces DNS lookups for discovery (tests). */
+  resolver?: Resolver;
+  /** Adds prom-client's process metrics (off in tests that build many proxies). */
+  defaultMetrics?: boolean;
+}
+
+export interface Proxy {
+  readonly config: Config;
+  readonly metrics: Metrics;
+  readonly fleet: Fleet;
+  readonly state: ModelStateStore;
+  readonly admission: AdmissionController;
+  readonly server: Server;
+  /** Port actually bound (useful with PORT=0). */
+  port(): number;
+  isReady(): { ready: boolean; reasons: string[] };
+  /** Readiness false at once, then the shutdown sequence; resolves when everything is closed. */
+  shutdown(): Promise<void>;
+  /** Closes everything at once (tests, forced exit). */
+  close(): Promise<void>;
+}
+
+function stateMetrics(metrics: Metrics): ModelStateMetrics {
+  return {
+    onRedisOp: (op, seconds, ok) => {
+      metrics.redisOpDuration.labels(op).observe(seconds);
+      if (!ok) metrics.redisErrors.labels(op).inc();
+    },
+    onLookup: (hit) => metrics.stateLookups.labels(hit ? 'hit' : 'miss').inc(),
+    onRedisUp: (up) => metrics.redisUp.set(up ? 1 : 0),
+    onReconcile: (outcome, changes) => {
+      if (outcome === 'skipped') return;
+      metrics.reconcileRuns.inc();
+      metrics.reconcileChanges.inc(changes);
+    },
+    onLoad: (result) => metrics.modelLoads.labels(result).inc(),
+  };
+}
+
+function createStore(config: Config, logger: Logger, metrics: Metrics): ModelStateStore {
+  const s = config.state;
+  const common = {
+    entryTtlMs: s.entryTtlMs,
+    replicaId: config.replicaId,
+    logger,
+    metrics: stateMetrics(metrics),
+  };
+  if (s.redisUrl === '' && s.redisSentinels === '') return new MemoryModelStateStore(common);
+  metrics.redisUp.set(0);
+  return new RedisModelStateStore({
+    ...common,
+    connection: redisConnection(config),
+    keyPrefix: s.keyPrefix,
+    resyncIntervalMs: s.resyncIntervalMs,
+  });
+}
+
+/** ioredis connection settings from the `state.*` configuration. */
+export function redisConnection(config: Config): RedisConnectionOptions {
+  const s = config.state;
+  return {
+    url: s.redisUrl || undefined,
+    sentinels:
+      s.redisSentinels === ''
+        ? undefined
+        : s.redisSentinels.split(',').map((hp) => {
+            const i = hp.lastIndexOf(':');
+            return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
+          }),
+    sentinelName: s.redisSentinelName,
+    password: s.redisPassword || undefined,
+    tls: s.redisTls,
+    connectTimeoutMs: s.connectTimeoutMs,
+    commandTimeoutMs: s.commandTimeoutMs,
+    keepAliveMs: s.keepAliveMs,
+    maxRetriesPerRequest: 1,
+    reconnectBaseMs: 100,
+    reconnectMaxMs: 5000,
+  };
+}
+
+/**
+ * Builds and starts the whole proxy from a validated configuration: every
+ * module is constructed here and handed its dependencies (no singletons).
+ */
+export async function startProxy(config: Config, options: ProxyOptions = {}): Promise<Proxy> {
+  const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+  const metrics = new Metrics({
+    modelLabelLimit: config.metrics.modelLabelLimit,
+    defaultMetrics: options.defaultMetrics,
+  });
+  const t = config.triton;
+
+  const closers: Array<() => Promise<void> | void> = [];
+  let servers: TritonServerConfig[] = t.servers;
+  if (config.demo.backend) {
+    // Kept out of the production import graph: only demo mode loads the fake.
+    const { startFakeTriton } = await import('./fake-triton');
+    const fake = await startFakeTriton({ host: '127.0.0.1', port: 0, name: 'demo' });
+    closers.push(() => fake.stop());
+    servers = [...servers, { name: 'demo', address: fake.address, group: 'default', labels: {}, weight: 1, tls: undefined }];
+    logger.info('demo backend started (built-in fake Triton)', { address: fake.address });
+  }
+
+  const fleet = new Fleet({
+    packageDefinition: loadInferenceService(),
+    channel: {
+      maxMessageBytes: t.maxMessageBytes,
+      keepaliveTimeMs: t.keepaliveTimeMs,
+      keepaliveTimeoutMs: t.keepaliveTimeoutMs,
+      flowControlWindowBytes: t.flowControlWindowBytes,
+      connectTimeoutMs: t.connectTimeoutMs,
+      channelsPerServer: t.channelsPerServer,
+    },
+    breaker: config.breaker,
+    healthIntervalMs: t.healthIntervalMs,
+    controlTimeoutMs: t.controlTimeoutMs,
+    drainTimeoutMs: config.lifecycle.shutdownGraceMs,
+    retryAfterSeconds: config.admission.retryAfterSeconds,
+    logger,
+    metrics,
+  });
+  for (const s of servers) fleet.add(s);
+
+  const state = createStore(config, logger, metrics);
+  await state.start();
+
+  // Servers whose repository this replica has read; with the shared snapshot
+  // this says when "unknown model" can be answered without asking Triton.
+  const reconciled = new Set<string>();
+  const reconciler = new Reconciler({
+    store: state,
+    source: {
+      servers: () => fleet.servers.filter((s) => s.ready && !s.draining).map((s) => s.name),
+      repositoryIndex: async (server) => {
+        const upstream = fleet.get(server);
+        if (!upstream) return [];
+        const res = await upstream.client.call<{ models: Array<{ name: string; version: string; state: string; reason: string }> }>(
+          'RepositoryIndex',
+          { repository_name: '', ready: false },
+          { deadline: Date.now() + t.controlTimeoutMs },
+        );
+        reconciled.add(server);
+        return res.models ?? [];
+      },
+    },
+    intervalMs: config.state.reconcileIntervalMs,
+    logger,
+    metrics: stateMetrics(metrics),
+  });
+  const stateIsComplete = (): boolean => {
+    const snapshot = state.snapshot();
+    return fleet.servers.every(
+      (s) => !s.available || reconciled.has(s.name) || snapshot.entriesForServer(s.name).length > 0,
+    );
+  };
+  fleet.onChange(() => {
+    // A server that became ready gets its repository read at once.
+    for (const s of fleet.servers) {
+      if (s.ready && !reconciled.has(s.name)) void reconciler.reconcileServer(s.name);
+    }
+  });
+
+  const router = new Router({
+    servers: () => fleet.servers,
+    snapshot: () => state.snapshot(),
+    rules: new RoutingRules(parseRoutingRules(t.routes)),
+    balancer: createBalancer(),
+    stateIsComplete,
+    onLookup: (hit) => metrics.stateLookups.labels(hit ? 'hit' : 'miss').inc(),
+  });
+
+  const a = config.admission;
+  const admission = new AdmissionController({
+    maxInflight: a.maxInflight,
+    maxQueue: a.maxQueue,
+    queueTimeoutMs: a.queueTimeoutMs,
+    modelMaxInflight: a.modelMaxInflight,
+    modelMaxQueue: a.modelMaxQueue,
+    modelOverrides: a.modelLimits,
+    maxInflightBytes: a.maxInflightBytes,
+    retryAfterSeconds: a.retryAfterSeconds,
+    hooks: {
+      onQueueChange: (model, depth, total) => metrics.setQueueDepth(model, depth, total),
+      onInflightChange: (model, inflight, total, bytes) => metrics.setInflight(model, inflight, total, bytes),
+      onReject: (reason) => metrics.rejections.labels(reason).inc(),
+    },
+  });
+
+  const loader = config.state.loadOnDemand
+    ? new LoadCoordinator({
+        store: state,
+        lockTtlMs: config.state.loadLockTtlMs,
+        failureBackoffMs: config.state.loadFailureBackoffMs,
+        loadTimeoutMs: config.state.loadTimeoutMs,
+        retryAfterSeconds: a.retryAfterSeconds,
+        logger,
+        metrics: stateMetrics(metrics),
+        chooseServer: (model) => {
+          const candidates = router.candidatesForLoad(model);
+          candidates.sort((x, y) => x.outstanding / x.weight - y.outstanding / y.weight);
+          return candidates[0]?.name;
+        },
+        load: async (server, model, _version, context) => {
+          const upstream = fleet.get(server);
+          if (!upstream) throw new Error(`server '${server}' is gone`);
+          await upstream.call(
+            'RepositoryModelLoad',
+            { repository_name: '', model_name: model, parameters: {} },
+            { deadline: Date.now() + config.state.loadTimeoutMs, signal: context.signal },
+          );
+        },
+      })
+    : undefined;
+
+  const retryAfterSeconds = a.retryAfterSeconds;
+  const infer = new InferService({
+    router,
+    servers: fleet,
+    admission,
+    state,
+    affinity: new SequenceAffinity(10 * 60_000),
+    loader,
+    metrics,
+    retry: {
+      maxAttempts: config.retry.maxAttempts,
+      backoff: new ExponentialBackoff({ baseMs: config.retry.baseDelayMs, capMs: config.retry.maxDelayMs }),
+      budget: new RetryBudget({ ratio: config.retry.budgetRatio, minRetriesPerSecond: config.retry.budgetMinPerSecond }),
+    },
+    defaultTimeoutMs: t.requestTimeoutMs,
+    retryAfterSeconds,
+  });
+  const control = new ControlService({
+    fleet,
+    router,
+    state,
+    controlTimeoutMs: t.controlTimeoutMs,
+    loadTimeoutMs: config.state.loadTimeoutMs,
+    retryAfterSeconds,
+    refreshServer: async (server) => {
+      await reconciler.reconcileServer(server);
+    },
+    proxyVersion: PROXY_VERSION,
+  });
+
+  let draining = false;
+  const isReady = (): { ready: boolean; reasons: string[] } => {
+    const reasons: string[] = [];
+    if (draining) reasons.push('shutting down');
+    if (fleet.readyCount() === 0) reasons.push('no Triton server is ready');
+    if (config.state.readinessRequiresRedis && !state.health().up) reasons.push('Redis is unreachable');
+    const ready = reasons.length === 0;
+    metrics.ready.set(ready ? 1 : 0);
+    return { ready, reasons };
+  };
+
+  const app = createApp({
+    infer,
+    control,
+    maxBodyBytes: config.http.maxBodyBytes,
+    tracing: config.tracing.enabled,
+    errors: new ErrorReporter(logger),
+    isReady,
+    registry: metrics.registry,
+    apiKeys: config.http.apiKeys.split(',').map((k) => k.trim()).filter((k) => k !== ''),
+  });
+  const server = createServer({ keepAliveTimeout: config.http.keepAliveTimeoutMs }, app);
+  // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.
+  server.headersTimeout = config.http.keepAliveTimeoutMs + 5000;
+  server.requestTimeout = 0;
+
+  let discovery: DnsDiscovery | undefined;
+  if (t.discoveryDns !== '') {
+    discovery = new DnsDiscovery(fleet, {
+      target: t.discoveryDns,
+      intervalMs: t.discoveryIntervalMs,
+      group: t.discoveryGroup,
+      tls: t.tls.enabled ? { ...t.tls } : undefined,
+      resolver: options.resolver,
+      logger,
+    });
+    discovery.start();
+  }
+  fleet.startHealthChecks();
+  await fleet.checkAll();
+  reconciler.start();
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.http.port, config.http.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (): number => (server.address() as AddressInfo).port;
+  logger.info('triton-proxy listening', {
+    port: port(),
+    servers: fleet.servers.map((s) => `${s.name}=${s.address}`),
+    state: state.health().backend,
+  });
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      draining = true;
+      discovery?.stop();
+      reconciler.stop();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+      await fleet.close();
+      await state.close();
+      for (const c of closers) await c();
+    })();
+    return closed;
+  };
+
+  const shutdown = async (): Promise<void> => {
+    if (draining) return close();
+    draining = true;
+    const l = config.lifecycle;
+    logger.info('shutdown: readiness off, still serving', { delayMs: l.shutdownDelayMs });
+    await new Promise((r) => setTimeout(r, l.shutdownDelayMs));
+    logger.info('shutdown: no longer accepting; draining in-flight requests', { graceMs: l.shutdownGraceMs });
+    admission.stopAccepting();
+    const stopped = new Promise<void>((r) => server.close(() => r()));
+    server.closeIdleConnections();
+    const drained = Promise.all([admission.drain(), stopped]);
+    const timedOut = await Promise.race([
+      drained.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), l.shutdownGraceMs).unref()),
+    ]);
+    if (timedOut) logger.warn('shutdown: grace period over with requests still in flight');
+    await close();
+    logger.info('shutdown complete');
+  };
+
+  return { config, metrics, fleet, state, admission, server, port, isReady, shutdown, close };
+}

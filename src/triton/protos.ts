@@ -1,0 +1,39 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as protoLoader from '@grpc/proto-loader';
+
+/**
+ * The package root holds protos/; walk up from this file so the same code
+ * works from src/ (tsx) and from dist/src/ (compiled).
+ */
+export function protosDir(): string {
+  let dir = __dirname;
+  for (;;) {
+    const candidate = join(dir, 'protos');
+    if (existsSync(join(candidate, 'grpc_service.proto'))) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`protos/grpc_service.proto not found above ${__dirname}`);
+    dir = parent;
+  }
+}
+
+/**
+ * Control-plane messages (metadata, config, statistics, repository) are
+ * decoded generically: longs as JS numbers (shapes, counters and durations
+ * stay below 2^53) so they render as JSON numbers, enums as their names, and
+ * defaults filled in as Triton's JSON renders them.
+ */
+export function loadInferenceService(): protoLoader.PackageDefinition {
+  const dir = protosDir();
+  return protoLoader.loadSync(join(dir, 'grpc_service.proto'), {
+    keepCase: true,
+    longs: Number,
+    enums: String,
+    defaults: true,
+    oneofs: true,
+    includeDirs: [dir],
+  });
+}
+
+export const SERVICE_PATH = '/inference.GRPCInferenceService/';
+export const SERVICE_NAME = 'inference.GRPCInferenceService';

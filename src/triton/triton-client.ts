@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import {
+  Client,
+  Metadata,
+  credentials,
+  type CallOptions,
+  type ChannelCredentials,
+  type ClientOptions,
+  type ServiceError,
+} from '@grpc/grpc-js';
+import type { PackageDefinition, MethodDefinition } from '@grpc/proto-loader';
+import type { ModelInferRequest, ModelInferResponse } from '../protocol';
+import type { TlsConfig } from '../config';
+import { SERVICE_NAME, SERVICE_PATH } from './protos';
+import { decodeModelInferResponse, encodeModelInferRequest } from './wire';
+
+export interface ChannelSettings {
+  maxMessageBytes: number;
+  keepaliveTimeMs: number;
+  keepaliveTimeoutMs: number;
+  flowControlWindowBytes: number;
+  connectTimeoutMs: number;
+  channelsPerServer: number;
+}
+
+export interface CallContext {
+  /** Absolute deadline, ms since epoch. */
+  deadline: number;
+  requestId?: string;
+  traceparent?: string;
+  signal?: AbortSignal;
+  /**
+   * The caller's set of open calls: each call is in it from start to finish,
+   * so the caller can cancel every call still waiting on a server that
+   * stopped answering (a Set keeps that O(1) per call, no listener per call).
+   */
+  open?: Set<OpenCall>;
+}
+
+/** A call in flight, as `CallContext.open` holds it. */
+export interface OpenCall {
+  cancel(): void;
+}
+
+type Json = Record<string, unknown>;
+
+function channelCredentials(tls: TlsConfig | undefined): ChannelCredentials {
+  if (!tls || !tls.enabled) return credentials.createInsecure();
+  const read = (file: string) => (file ? readFileSync(file) : null);
+  return credentials.createSsl(read(tls.caFile), read(tls.keyFile), read(tls.certFile));
+}
+
+function channelOptions(settings: ChannelSettings, tls: TlsConfig | undefined, index: number): ClientOptions {
+  const options: ClientOptions = {
+    'grpc.max_receive_message_length': settings.maxMessageBytes,
+    'grpc.max_send_message_length': settings.maxMessageBytes,
+    // Triton (gRPC core) accepts a ping every 5 minutes without data by default;
+    // pinging more often earns a GOAWAY "too_many_pings".
+    'grpc.keepalive_time_ms': settings.keepaliveTimeMs,
+    'grpc.keepalive_timeout_ms': settings.keepaliveTimeoutMs,
+    'grpc.keepalive_permit_without_calls': 0,
+    'grpc-node.flow_control_window': settings.flowControlWindowBytes,
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 5000,
+    // Each channel of a server's pool gets its own connection.
+    'grpc.use_local_subchannel_pool': 1,
+    'grpc.enable_retries': 0,
+    'triton-proxy.channel-index': index,
+  } as ClientOptions;
+  if (tls?.serverName) options['grpc.ssl_target_name_override'] = tls.serverName;
+  return options;
+}
+
+/**
+ * One Triton server: a small pool of long-lived channels (one by default) and
+ * the RPCs the proxy makes. ModelInfer uses the hand-written wire codec so
+ * tensor bytes are copied once into the frame and come back as views; every
+ * other RPC goes through proto-loader.
+ */
+export class TritonClient {
+  private readonly channels: Client[];
+  private next = 0;
+  private readonly methods: Record<string, MethodDefinition<object, object>>;
+
+  constructor(
+    readonly name: string,
+    readonly address: string,
+    packageDefinition: PackageDefinition,
+    settings: ChannelSettings,
+    tls?: TlsConfig,
+  ) {
+    const creds = channelCredentials(tls);
+    this.channels = Array.from(
+      { length: Math.max(1, settings.channelsPerServer) },
+      (_, i) => new Client(address, creds, channelOptions(settings, tls, i)),
+    );
+    this.methods = packageDefinition[SERVICE_NAME] as unknown as Record<string, MethodDefinition<object, object>>;
+  }
+
+  private channel(): Client {
+    const c = this.channels[this.next]!;
+    this.next = (this.next + 1) % this.channels.length;
+    return c;
+  }
+
+  private static metadata(ctx: CallContext): Metadata {
+    const md = new Metadata();
+    if (ctx.requestId) md.set('x-request-id', ctx.requestId);
+    if (ctx.traceparent) md.set('traceparent', ctx.traceparent);
+    return md;
+  }
+
+  private unary<Res>(
+    path: string,
+    serialize: (value: never) => Buffer,
+    deserialize: (buf: Buffer) => Res,
+    request: unknown,
+    ctx: CallContext,
+  ): Promise<Res> {
+    return new Promise<Res>((resolve, reject) => {
+      if (ctx.signal?.aborted) {
+        reject(Object.assign(new Error('call cancelled by the client'), { code: 1, details: 'call cancelled by the client' }));
+        return;
+      }
+      const options: CallOptions = { deadline: ctx.deadline };
+      const call = this.channel().makeUnaryRequest(
+        path,
+        serialize as (value: unknown) => Buffer,
+        deserialize,
+        request,
+        TritonClient.metadata(ctx),
+        options,
+        (err: ServiceError | null, value?: Res) => {
+          ctx.open?.delete(call);
+          if (onAbort) ctx.signal!.removeEventListener('abort', onAbort);
+          if (err) reject(err);
+          else resolve(value as Res);
+        },
+      );
+      ctx.open?.add(call);
+      const onAbort = ctx.signal ? () => call.cancel() : undefined;
+      if (onAbort) ctx.signal!.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  modelInfer(request: ModelInferRequest, ctx: CallContext): Promise<ModelInferResponse> {
+    return this.unary(
+      `${SERVICE_PATH}ModelInfer`,
+      encodeModelInferRequest as (value: never) => Buffer,
+      decodeModelInferResponse,
+      request,
+      ctx,
+    );
+  }
+
+  /** Any other RPC of the service, with proto-loader's generic codec. */
+  call<Res = Json>(method: string, request: Json, ctx: CallContext): Promise<Res> {
+    const def = this.methods[method];
+    if (!def) return Promise.reject(new Error(`unknown RPC ${method}`));
+    return this.unary(
+      def.path,
+      def.requestSerialize as (value: never) => Buffer,
+      def.responseDeserialize as (buf: Buffer) => Res,
+      request,
+      ctx,
+    );
+  }
+
+  /** Resolves once a connection is up, or rejects at the deadline. */
+  waitForReady(deadline: number): Promise<void> {
+    return new Promise((resolve, reject) =>
+      this.channels[0]!.waitForReady(deadline, (err) => (err ? reject(err) : resolve())),
+    );
+  }
+
+  close(): void {
+    for (const c of this.channels) c.close();
+  }
+}
