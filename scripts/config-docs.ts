@@ -19,16 +19,24 @@ function rows(node: Record<string, SchemaNode>, path: string[] = []): string[][]
     if (value._cvtProperties) out.push(...rows(value._cvtProperties, [...path, key]));
     else {
       const def = value.default === '' ? '(empty)' : String(value.default);
-      out.push([`\`${value.env ?? ''}\``, `\`${[...path, key].join('.')}\``, `\`${def}\``, value.doc ?? '']);
+      out.push([
+        `\`${value.env ?? ''}\``,
+        `\`${[...path, key].join('.')}\``,
+        `\`${def}\``,
+        value.doc ?? '',
+      ]);
     }
   }
   return out;
 }
 
 export function configTable(): string {
-  const schema = buildSchema({ env: {}, args: [] }).getSchema() as unknown as { _cvtProperties: Record<string, SchemaNode> };
+  const schema = buildSchema({ env: {}, args: [] }).getSchema() as unknown as {
+    _cvtProperties: Record<string, SchemaNode>;
+  };
   const lines = ['| env | file key | default | meaning |', '|---|---|---|---|'];
-  for (const r of rows(schema._cvtProperties)) lines.push(`| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
+  for (const r of rows(schema._cvtProperties))
+    lines.push(`| ${r.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`);
   return lines.join('\n');
 }
 

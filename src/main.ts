@@ -41,10 +41,13 @@ async function main(): Promise<void> {
     }
     logger.info('signal received: starting graceful shutdown', { signal });
     const { shutdownDelayMs, shutdownGraceMs } = config.lifecycle;
-    setTimeout(() => {
-      logger.error('shutdown did not finish in time: forcing exit');
-      process.exit(1);
-    }, shutdownDelayMs + shutdownGraceMs + 5000).unref();
+    setTimeout(
+      () => {
+        logger.error('shutdown did not finish in time: forcing exit');
+        process.exit(1);
+      },
+      shutdownDelayMs + shutdownGraceMs + 5000,
+    ).unref();
     proxy.shutdown().then(
       () => process.exit(0),
       (err: unknown) => {
@@ -58,6 +61,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`triton-proxy: failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(
+    `triton-proxy: failed to start: ${err instanceof Error ? err.message : String(err)}\n`,
+  );
   process.exit(1);
 });

@@ -19,7 +19,11 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   const format =
     options.format === 'json'
-      ? winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: false }), winston.format.json())
+      ? winston.format.combine(
+          winston.format.timestamp(),
+          winston.format.errors({ stack: false }),
+          winston.format.json(),
+        )
       : winston.format.combine(
           winston.format.timestamp(),
           winston.format.colorize(),
