@@ -1,0 +1,6 @@
+export { parseInferRequest } from './parse-infer-request';
+export type { InferRequestBody, ParsedInferRequest } from './parse-infer-request';
+export { encodeInferResponse } from './encode-infer-response';
+export type { EncodedInferResponse } from './encode-infer-response';
+export { readBinaryHeaderLength, INFERENCE_HEADER_CONTENT_LENGTH } from './binary-header';
+export type { OutputPlan, PlannedOutput } from './output-plan';
