@@ -7,7 +7,10 @@ export type Resolver = (host: string) => Promise<string[]>;
 
 export const systemResolver: Resolver = async (host) => {
   const [v4, v6] = await Promise.allSettled([dns.resolve4(host), dns.resolve6(host)]);
-  const ips = [...(v4.status === 'fulfilled' ? v4.value : []), ...(v6.status === 'fulfilled' ? v6.value : [])];
+  const ips = [
+    ...(v4.status === 'fulfilled' ? v4.value : []),
+    ...(v6.status === 'fulfilled' ? v6.value : []),
+  ];
   if (ips.length === 0 && v4.status === 'rejected') throw v4.reason;
   return ips;
 };

@@ -62,7 +62,13 @@ export class Fleet {
     const existing = this.byName.get(config.name);
     if (existing) return existing;
     const o = this.options;
-    const client = new TritonClient(config.name, config.address, o.packageDefinition, o.channel, config.tls);
+    const client = new TritonClient(
+      config.name,
+      config.address,
+      o.packageDefinition,
+      o.channel,
+      config.tls,
+    );
     const breaker = new CircuitBreaker({
       server: config.name,
       errorThresholdPercentage: o.breaker.errorThresholdPercent,
@@ -82,7 +88,11 @@ export class Fleet {
     });
     this.byName.set(config.name, upstream);
     this.list = [...this.list, upstream];
-    o.logger.info('Triton server added', { server: config.name, address: config.address, group: config.group });
+    o.logger.info('Triton server added', {
+      server: config.name,
+      address: config.address,
+      group: config.group,
+    });
     this.changed();
     void this.checkHealth(upstream);
     return upstream;
@@ -95,12 +105,20 @@ export class Fleet {
     upstream.draining = true;
     this.byName.delete(name);
     this.list = this.list.filter((s) => s !== upstream);
-    this.options.logger.info('Triton server removed; draining', { server: name, inflight: upstream.outstanding });
+    this.options.logger.info('Triton server removed; draining', {
+      server: name,
+      inflight: upstream.outstanding,
+    });
     this.changed();
     const done = Promise.race([
       upstream.idle(),
       new Promise<void>((r) => setTimeout(r, this.options.drainTimeoutMs).unref()),
-    ]).then(() => upstream.close());
+    ]).then(() => {
+      upstream.close();
+      // The address may have come back while this entry drained (DNS flap);
+      // the successor shares its name and so its metric series.
+      this.byName.get(name)?.publishBreakerState();
+    });
     this.draining.add(done);
     void done.finally(() => this.draining.delete(done));
     return done;
@@ -130,7 +148,10 @@ export class Fleet {
       // No answer at all, not even "not ready": the server is hung (or the
       // network to it is), and calls waiting on it would only end at their
       // deadlines. Taking them back lets them retry elsewhere in time.
-      if ((err as ServiceError).code === GrpcStatus.DEADLINE_EXCEEDED && this.byName.get(upstream.name) === upstream) {
+      if (
+        (err as ServiceError).code === GrpcStatus.DEADLINE_EXCEEDED &&
+        this.byName.get(upstream.name) === upstream
+      ) {
         const abandoned = upstream.abandonInflight();
         if (abandoned > 0) {
           this.options.logger.warn('Triton server stopped answering; moving its in-flight calls', {

@@ -54,10 +54,13 @@ export class Upstream implements BalancedServer {
     this.retryAfterSeconds = deps.retryAfterSeconds;
     this.okAttempts = deps.metrics.upstreamAttempts.labels(this.name, 'ok');
     this.latency = deps.metrics.upstreamDuration.labels(this.name);
-    deps.metrics.breakerState.labels(this.name).set(0);
-    this.breaker.onStateChange((_server, _from, to) => {
-      deps.metrics.breakerState.labels(this.name).set(BREAKER_GAUGE[to]);
-    });
+    this.publishBreakerState();
+    this.breaker.onStateChange(() => this.publishBreakerState());
+  }
+
+  /** Sets this server's breaker gauge (also after a draining predecessor of the same name dropped it). */
+  publishBreakerState(): void {
+    this.metrics.breakerState.labels(this.name).set(BREAKER_GAUGE[this.breaker.state]);
   }
 
   /** Eligible for new requests: healthy, not leaving, breaker letting calls through. */
@@ -86,7 +89,11 @@ export class Upstream implements BalancedServer {
   }
 
   /** A control RPC, under the same breaker and error mapping as inference. */
-  call<Res = Record<string, unknown>>(method: string, request: Record<string, unknown>, ctx: CallContext): Promise<Res> {
+  call<Res = Record<string, unknown>>(
+    method: string,
+    request: Record<string, unknown>,
+    ctx: CallContext,
+  ): Promise<Res> {
     return this.track(() => this.client.call<Res>(method, request, ctx));
   }
 
@@ -121,13 +128,17 @@ export class Upstream implements BalancedServer {
   private mapError(err: unknown, abandonedSince: boolean): ProxyError {
     if (isProxyError(err)) return err;
     if (abandonedSince && (err as ServiceError).code === GrpcStatus.CANCELLED) {
-      return new ProxyError('UPSTREAM_UNAVAILABLE', `Triton server '${this.name}' stopped answering`, {
-        server: this.name,
-        serverFault: true,
-        grpcCode: GrpcStatus.UNAVAILABLE,
-        retryAfterSeconds: this.retryAfterSeconds,
-        cause: err,
-      });
+      return new ProxyError(
+        'UPSTREAM_UNAVAILABLE',
+        `Triton server '${this.name}' stopped answering`,
+        {
+          server: this.name,
+          serverFault: true,
+          grpcCode: GrpcStatus.UNAVAILABLE,
+          retryAfterSeconds: this.retryAfterSeconds,
+          cause: err,
+        },
+      );
     }
     return mapGrpcError(err as Error, this.name, this.retryAfterSeconds);
   }

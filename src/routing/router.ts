@@ -58,7 +58,8 @@ export class Router {
       this.deps.onLookup?.(false);
       // With no server to ask, "complete" is vacuously true and says nothing:
       // the fleet being down must read as unavailable, never as "no such model".
-      if (!servers.some((s) => s.available && this.groupAllowed(s, groups))) return { kind: 'unavailable' };
+      if (!servers.some((s) => s.available && this.groupAllowed(s, groups)))
+        return { kind: 'unavailable' };
       if (this.deps.stateIsComplete()) return { kind: 'not-found' };
       const any = this.deps.balancer.pick(
         servers,
@@ -79,7 +80,9 @@ export class Router {
     );
     if (upstream) return { kind: 'server', upstream };
     // READY only on servers that are down, excluded or outside the model's groups.
-    const anyReadyAllowed = servers.some((s) => ready.includes(s.name) && this.groupAllowed(s, groups));
+    const anyReadyAllowed = servers.some(
+      (s) => ready.includes(s.name) && this.groupAllowed(s, groups),
+    );
     return anyReadyAllowed ? { kind: 'unavailable' } : { kind: 'not-ready', loading: false };
   }
 
@@ -91,9 +94,21 @@ export class Router {
     return this.deps.servers().find((s) => s.available) ?? undefined;
   }
 
-  /** Servers a model may be loaded on (routing rules), available now. */
+  /**
+   * Servers a model may be loaded on (routing rules), available now: those
+   * whose repository lists it, or any allowed one when none is known to.
+   */
   candidatesForLoad(model: string): Upstream[] {
     const groups = this.deps.rules.groupsFor(model);
-    return this.deps.servers().filter((s) => s.available && this.groupAllowed(s, groups));
+    const allowed = this.deps.servers().filter((s) => s.available && this.groupAllowed(s, groups));
+    // Triton loads only what its own repository holds; a load anywhere else fails.
+    const listing = new Set(
+      this.deps
+        .snapshot()
+        .entriesForModel(model)
+        .map((e) => e.server),
+    );
+    const holders = allowed.filter((s) => listing.has(s.name));
+    return holders.length > 0 ? holders : allowed;
   }
 }

@@ -51,7 +51,8 @@ function classify(code: number, details: string): Mapping {
       return { code: 'UPSTREAM_TIMEOUT', serverFault: true };
     case GrpcStatus.UNAVAILABLE:
       if (QUEUE_FULL_TEXT.test(details)) return { code: 'OVERLOADED', serverFault: false };
-      return MODEL_NOT_READY_TEXT.test(details) && !/connect|socket|connection|transport|No connection/i.test(details)
+      return MODEL_NOT_READY_TEXT.test(details) &&
+        !/connect|socket|connection|transport|No connection/i.test(details)
         ? { code: 'MODEL_NOT_READY', serverFault: false }
         : { code: 'UPSTREAM_UNAVAILABLE', serverFault: true };
     case GrpcStatus.ABORTED:
@@ -69,8 +70,15 @@ function classify(code: number, details: string): Mapping {
  * Triton's own message is kept for client errors (it names the bad input);
  * transport details are replaced by a plain sentence naming the server.
  */
-export function mapGrpcError(err: ServiceError | Error, server: string, retryAfterSeconds: number): ProxyError {
-  const code = typeof (err as ServiceError).code === 'number' ? (err as ServiceError).code : GrpcStatus.INTERNAL;
+export function mapGrpcError(
+  err: ServiceError | Error,
+  server: string,
+  retryAfterSeconds: number,
+): ProxyError {
+  const code =
+    typeof (err as ServiceError).code === 'number'
+      ? (err as ServiceError).code
+      : GrpcStatus.INTERNAL;
   const details = (err as ServiceError).details ?? err.message;
   const m = classify(code, details);
   let message: string;
@@ -82,13 +90,20 @@ export function mapGrpcError(err: ServiceError | Error, server: string, retryAft
       message = `Triton server '${server}' did not answer before the deadline`;
       break;
     case 'INTERNAL':
-      message = code === GrpcStatus.INTERNAL ? details : `Triton server '${server}' failed: ${grpcStatusName(code)}`;
+      message =
+        code === GrpcStatus.INTERNAL
+          ? details
+          : `Triton server '${server}' failed: ${grpcStatusName(code)}`;
       break;
     case 'PAYLOAD_TOO_LARGE':
       message = `message to or from Triton server '${server}' exceeds the gRPC message limit: ${details}`;
       break;
     default:
-      message = details;
+      // Triton sometimes drops the message (a grpc-message ending in a space
+      // is not a valid header value), so never answer with an empty one.
+      message =
+        details.trim() ||
+        `Triton server '${server}' rejected the request with ${grpcStatusName(code)} and no message; check input names, datatypes and shapes against the model metadata`;
   }
   const retryAfter =
     m.code === 'OVERLOADED' || m.code === 'MODEL_NOT_READY' || m.code === 'UPSTREAM_UNAVAILABLE'

@@ -30,10 +30,25 @@ export function loadInferenceService(): protoLoader.PackageDefinition {
     longs: Number,
     enums: String,
     defaults: true,
-    oneofs: true,
+    oneofs: false,
     includeDirs: [dir],
   });
 }
 
 export const SERVICE_PATH = '/inference.GRPCInferenceService/';
 export const SERVICE_NAME = 'inference.GRPCInferenceService';
+
+/**
+ * proto-loader fills unset message fields with null; Triton's JSON leaves
+ * them out. Dropping nulls makes control answers (config, metadata, stats)
+ * render as Triton renders them.
+ */
+export function withoutNulls<T>(value: T): T {
+  if (Array.isArray(value)) return value.map((v: unknown) => withoutNulls(v)) as T;
+  if (value === null || typeof value !== 'object' || Buffer.isBuffer(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v !== null && v !== undefined) out[k] = withoutNulls(v);
+  }
+  return out as T;
+}

@@ -11,7 +11,7 @@ import {
 import type { PackageDefinition, MethodDefinition } from '@grpc/proto-loader';
 import type { ModelInferRequest, ModelInferResponse } from '../protocol';
 import type { TlsConfig } from '../config';
-import { SERVICE_NAME, SERVICE_PATH } from './protos';
+import { SERVICE_NAME, SERVICE_PATH, withoutNulls } from './protos';
 import { decodeModelInferResponse, encodeModelInferRequest } from './wire';
 
 export interface ChannelSettings {
@@ -50,7 +50,12 @@ function channelCredentials(tls: TlsConfig | undefined): ChannelCredentials {
   return credentials.createSsl(read(tls.caFile), read(tls.keyFile), read(tls.certFile));
 }
 
-function channelOptions(settings: ChannelSettings, tls: TlsConfig | undefined, index: number): ClientOptions {
+/** The options each channel to a server is created with (exported for the compatibility check in tests). */
+export function channelOptions(
+  settings: ChannelSettings,
+  tls: TlsConfig | undefined,
+  index: number,
+): ClientOptions {
   const options: ClientOptions = {
     'grpc.max_receive_message_length': settings.maxMessageBytes,
     'grpc.max_send_message_length': settings.maxMessageBytes,
@@ -94,7 +99,10 @@ export class TritonClient {
       { length: Math.max(1, settings.channelsPerServer) },
       (_, i) => new Client(address, creds, channelOptions(settings, tls, i)),
     );
-    this.methods = packageDefinition[SERVICE_NAME] as unknown as Record<string, MethodDefinition<object, object>>;
+    this.methods = packageDefinition[SERVICE_NAME] as unknown as Record<
+      string,
+      MethodDefinition<object, object>
+    >;
   }
 
   private channel(): Client {
@@ -119,7 +127,12 @@ export class TritonClient {
   ): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       if (ctx.signal?.aborted) {
-        reject(Object.assign(new Error('call cancelled by the client'), { code: 1, details: 'call cancelled by the client' }));
+        reject(
+          Object.assign(new Error('call cancelled by the client'), {
+            code: 1,
+            details: 'call cancelled by the client',
+          }),
+        );
         return;
       }
       const options: CallOptions = { deadline: ctx.deadline };
@@ -160,7 +173,7 @@ export class TritonClient {
     return this.unary(
       def.path,
       def.requestSerialize as (value: never) => Buffer,
-      def.responseDeserialize as (buf: Buffer) => Res,
+      (buf: Buffer) => withoutNulls((def.responseDeserialize as (b: Buffer) => Res)(buf)),
       request,
       ctx,
     );
