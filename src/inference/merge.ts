@@ -22,7 +22,18 @@ export function mergeIndexes(lists: readonly IndexEntry[][]): IndexEntry[] {
       if (!prev || (STATE_RANK[e.state] ?? 0) > (STATE_RANK[prev.state] ?? 0)) byKey.set(key, e);
     }
   }
-  return [...byKey.values()].sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version));
+  return [...byKey.values()]
+    .sort((a, b) => a.name.localeCompare(b.name) || a.version.localeCompare(b.version))
+    .map(tritonIndexEntry);
+}
+
+/** Triton's index JSON leaves out empty fields (a never-loaded model is just its name). */
+function tritonIndexEntry(e: IndexEntry): IndexEntry {
+  const out: Partial<IndexEntry> = { name: e.name };
+  if (e.version) out.version = e.version;
+  if (e.state) out.state = e.state;
+  if (e.reason) out.reason = e.reason;
+  return out as IndexEntry;
 }
 
 type JsonObject = Record<string, unknown>;

@@ -91,7 +91,12 @@ export async function httpRequest(
   const res = await fetch(url, {
     method: init.method ?? (init.body === undefined ? 'GET' : 'POST'),
     headers: init.headers,
-    body: init.body === undefined ? undefined : typeof init.body === 'string' ? init.body : new Uint8Array(init.body),
+    body:
+      init.body === undefined
+        ? undefined
+        : typeof init.body === 'string'
+          ? init.body
+          : new Uint8Array(init.body),
   });
   const body = Buffer.from(await res.arrayBuffer());
   const text = body.toString('utf8');
@@ -101,7 +106,10 @@ export async function httpRequest(
 }
 
 /** A binary-extension request body: the JSON header, then the tensors' bytes in order. */
-export function binaryBody(header: unknown, tensors: readonly Buffer[]): { body: Buffer; headerLength: number } {
+export function binaryBody(
+  header: unknown,
+  tensors: readonly Buffer[],
+): { body: Buffer; headerLength: number } {
   const json = Buffer.from(JSON.stringify(header));
   return { body: Buffer.concat([json, ...tensors]), headerLength: json.length };
 }
@@ -116,7 +124,11 @@ export function postBinary(
   const { body, headerLength } = binaryBody(header, tensors);
   return httpRequest(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(headerLength), ...headers },
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(headerLength),
+      ...headers,
+    },
     body,
   });
 }
@@ -134,17 +146,25 @@ export interface BinaryInferAnswer {
 export function parseBinaryAnswer(answer: HttpAnswer): BinaryInferAnswer {
   const lengthHeader = answer.headers.get('inference-header-content-length');
   const headerLength = lengthHeader === null ? answer.body.length : Number(lengthHeader);
-  const header = JSON.parse(answer.body.toString('utf8', 0, headerLength)) as Record<string, unknown>;
+  const header = JSON.parse(answer.body.toString('utf8', 0, headerLength)) as Record<
+    string,
+    unknown
+  >;
   const binary = new Map<string, Buffer>();
   let offset = headerLength;
-  for (const out of (header.outputs ?? []) as Array<{ name: string; parameters?: Record<string, unknown> }>) {
+  for (const out of (header.outputs ?? []) as Array<{
+    name: string;
+    parameters?: Record<string, unknown>;
+  }>) {
     const size = out.parameters?.binary_data_size;
     if (typeof size !== 'number') continue;
     binary.set(out.name, answer.body.subarray(offset, offset + size));
     offset += size;
   }
   if (offset !== answer.body.length) {
-    throw new Error(`binary answer has ${answer.body.length - offset} bytes not claimed by any output`);
+    throw new Error(
+      `binary answer has ${answer.body.length - offset} bytes not claimed by any output`,
+    );
   }
   return { header, binary };
 }
@@ -163,16 +183,19 @@ export function bytesTensor(elements: readonly (string | Buffer)[]): Buffer {
 
 /** JSON text in which BigInt values are written as plain integer literals (exact 64-bit values). */
 export function stringifyExact(value: unknown): string {
-  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'bigint' ? `\u0000${v.toString()}\u0000` : v)).replace(
-    /"\\u0000(-?\d+)\\u0000"/g,
-    '$1',
-  );
+  return JSON.stringify(value, (_key, v: unknown) =>
+    typeof v === 'bigint' ? `\u0000${v.toString()}\u0000` : v,
+  ).replace(/"\\u0000(-?\d+)\\u0000"/g, '$1');
 }
 
 /** JSON.parse that keeps integers beyond 2^53 exact, as BigInt (reads each number's source text). */
 export function parseJsonExact(text: string): unknown {
   const revive = (_key: string, value: unknown, context?: { source?: string }): unknown =>
-    typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value) && context?.source !== undefined && /^-?\d+$/.test(context.source)
+    typeof value === 'number' &&
+    Number.isInteger(value) &&
+    !Number.isSafeInteger(value) &&
+    context?.source !== undefined &&
+    /^-?\d+$/.test(context.source)
       ? BigInt(context.source)
       : value;
   return JSON.parse(text, revive as (key: string, value: unknown) => unknown);
@@ -191,7 +214,11 @@ export interface RawHttpAnswer {
  * declared body has arrived. A reset after the answer (the server stopped
  * reading an oversized body) still yields the answer.
  */
-export function rawHttp(url: string, request: Buffer | string, timeoutMs = 5000): Promise<RawHttpAnswer> {
+export function rawHttp(
+  url: string,
+  request: Buffer | string,
+  timeoutMs = 5000,
+): Promise<RawHttpAnswer> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connectTcp({ host: hostname, port: Number(port) });
@@ -217,9 +244,16 @@ export function rawHttp(url: string, request: Buffer | string, timeoutMs = 5000)
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ status: Number(head.split(' ')[1]), head, body: Buffer.from(body, 'latin1').toString('utf8') });
+      resolve({
+        status: Number(head.split(' ')[1]),
+        head,
+        body: Buffer.from(body, 'latin1').toString('utf8'),
+      });
     };
-    const timer = setTimeout(() => finish(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    const timer = setTimeout(
+      () => finish(new Error(`no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     socket.on('data', (chunk: Buffer) => {
       chunks.push(chunk);
       finish();

@@ -4,7 +4,7 @@ import { readBinaryHeaderLength } from '../../codec';
 import type { ControlService, InferService } from '../../inference';
 import { isClientGoneError } from '../../admission';
 import { parseJsonObject, readBody } from '../body';
-import { requestIdOf, traceOf } from '../context';
+import { requestIdOf, requestTimeoutOf, traceOf } from '../context';
 import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
 import type { ErrorReporter } from '../error-reporter';
 
@@ -16,7 +16,20 @@ export interface KserveRoutesDeps {
   errors: ErrorReporter;
 }
 
-type Handler = (req: Request, res: Response, meta: { requestId: string; traceparent?: string }) => Promise<void>;
+const API_PATHS: readonly RegExp[] = [
+  /^\/v2$/,
+  /^\/v2\/health\/(live|ready)$/,
+  /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?(\/(infer|ready|config|stats))?$/,
+  /^\/v2\/models\/stats$/,
+  /^\/v2\/repository\/index$/,
+  /^\/v2\/repository\/models\/[^/]+\/(load|unload)$/,
+];
+
+type Handler = (
+  req: Request,
+  res: Response,
+  meta: { requestId: string; traceparent?: string },
+) => Promise<void>;
 
 function param(req: Request, name: string): string {
   const v = (req.params as Record<string, string | undefined>)[name];
@@ -47,6 +60,7 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
 
   const infer: Handler = async (req, res, meta) => {
     const headerLength = readBinaryHeaderLength(req.get('inference-header-content-length'));
+    const timeoutMs = requestTimeoutOf(req);
     const body = await readBody(req, deps.maxBodyBytes);
     const controller = new AbortController();
     const onClose = () => {
@@ -58,6 +72,7 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
       version: param(req, 'version'),
       body,
       headerLength,
+      timeoutMs,
       requestId: meta.requestId,
       traceparent: meta.traceparent,
       signal: controller.signal,
@@ -66,7 +81,8 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
       'content-type': out.contentType,
       'x-request-id': meta.requestId,
     };
-    if (out.headerLength !== undefined) headers['inference-header-content-length'] = out.headerLength;
+    if (out.headerLength !== undefined)
+      headers['inference-header-content-length'] = out.headerLength;
     sendChunks(res, out.chunks, out.byteLength, headers);
   };
 
@@ -75,25 +91,41 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
 
   router.get(
     '/v2',
-    handle(async (_req, res, meta) => sendJson(res, 200, await deps.control.serverMetadata(meta), meta.requestId)),
+    handle(async (_req, res, meta) =>
+      sendJson(res, 200, await deps.control.serverMetadata(meta), meta.requestId),
+    ),
   );
   router.get(
     '/v2/health/live',
-    handle(async (_req, res, meta) => sendEmpty(res, (await deps.control.serverLive(meta)) ? 200 : 400, meta.requestId)),
+    handle(async (_req, res, meta) =>
+      sendEmpty(res, (await deps.control.serverLive(meta)) ? 200 : 400, meta.requestId),
+    ),
   );
   router.get(
     '/v2/health/ready',
-    handle(async (_req, res, meta) => sendEmpty(res, deps.control.serverReady() ? 200 : 400, meta.requestId)),
+    handle(async (_req, res, meta) =>
+      sendEmpty(res, deps.control.serverReady() ? 200 : 400, meta.requestId),
+    ),
   );
 
   const stats: Handler = async (req, res, meta) =>
-    sendJson(res, 200, await deps.control.modelStatistics(param(req, 'model'), param(req, 'version'), meta), meta.requestId);
+    sendJson(
+      res,
+      200,
+      await deps.control.modelStatistics(param(req, 'model'), param(req, 'version'), meta),
+      meta.requestId,
+    );
   router.get('/v2/models/stats', handle(stats));
   router.get('/v2/models/:model/stats', handle(stats));
   router.get('/v2/models/:model/versions/:version/stats', handle(stats));
 
   const metadata: Handler = async (req, res, meta) =>
-    sendJson(res, 200, await deps.control.modelMetadata(param(req, 'model'), param(req, 'version'), meta), meta.requestId);
+    sendJson(
+      res,
+      200,
+      await deps.control.modelMetadata(param(req, 'model'), param(req, 'version'), meta),
+      meta.requestId,
+    );
   router.get('/v2/models/:model', handle(metadata));
   router.get('/v2/models/:model/versions/:version', handle(metadata));
 
@@ -108,7 +140,12 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   router.get('/v2/models/:model/versions/:version/ready', handle(ready));
 
   const config: Handler = async (req, res, meta) =>
-    sendJson(res, 200, await deps.control.modelConfig(param(req, 'model'), param(req, 'version'), meta), meta.requestId);
+    sendJson(
+      res,
+      200,
+      await deps.control.modelConfig(param(req, 'model'), param(req, 'version'), meta),
+      meta.requestId,
+    );
   router.get('/v2/models/:model/config', handle(config));
   router.get('/v2/models/:model/versions/:version/config', handle(config));
 
@@ -123,7 +160,8 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   // The target server may be named by `?server=`, the X-Triton-Server header, or left to the proxy.
   const target = (req: Request): string | undefined => {
     const q = req.query.server;
-    if (q !== undefined && typeof q !== 'string') throw invalidRequest("query parameter 'server' must be a single name");
+    if (q !== undefined && typeof q !== 'string')
+      throw invalidRequest("query parameter 'server' must be a single name");
     return q ?? req.get('x-triton-server');
   };
   router.post(
@@ -146,9 +184,16 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   );
 
   // Paths of the API that exist with another method.
+  // Paths of the API asked with the wrong method get 405, as Triton answers; the rest 404.
   router.all(/^\/v2(\/.*)?$/, (req, res) => {
     const requestId = requestIdOf(req);
-    sendJson(res, 404, { error: `Not Found: ${req.method} ${req.path}`, request_id: requestId }, requestId);
+    const known = API_PATHS.some((p) => p.test(req.path));
+    sendJson(
+      res,
+      known ? 405 : 404,
+      { error: known ? 'Method Not Allowed' : `Not Found: ${req.method} ${req.path}`, request_id: requestId },
+      requestId,
+    );
   });
   return router;
 }
