@@ -254,7 +254,12 @@ export class AdmissionController {
     this.inflight++;
     this.inflightBytes += bytes;
     this.updateReady(state);
-    this.options.hooks.onInflightChange(state.name, state.inflight, this.inflight);
+    this.options.hooks.onInflightChange(
+      state.name,
+      state.inflight,
+      this.inflight,
+      this.inflightBytes,
+    );
     return new Slot(state, bytes, this.releaseSlot);
   }
 
@@ -263,7 +268,12 @@ export class AdmissionController {
     this.inflight--;
     this.inflightBytes -= bytes;
     this.updateReady(state);
-    this.options.hooks.onInflightChange(state.name, state.inflight, this.inflight);
+    this.options.hooks.onInflightChange(
+      state.name,
+      state.inflight,
+      this.inflight,
+      this.inflightBytes,
+    );
     this.dispatch();
     this.forgetIfIdle(state);
     this.settleDrain();

@@ -16,7 +16,12 @@ export interface ModelLimits {
  */
 export interface AdmissionHooks {
   onQueueChange?(model: string, depthForModel: number, totalDepth: number): void;
-  onInflightChange?(model: string, inflightForModel: number, totalInflight: number): void;
+  onInflightChange?(
+    model: string,
+    inflightForModel: number,
+    totalInflight: number,
+    totalInflightBytes: number,
+  ): void;
   onReject?(reason: AdmissionRejectReason, model: string): void;
   /** Once per admitted request, 0 when it was admitted without queueing. */
   onQueueWait?(seconds: number, model: string): void;

@@ -68,7 +68,11 @@ export function createApp(deps: AppDeps): Express {
   if (deps.apiKeys.length > 0) app.use('/v2', apiKeyAuth(deps.apiKeys));
   app.use(kserveRoutes(deps));
   app.use((req: Request, res: Response) => {
-    sendError(res, new ProxyError('MODEL_NOT_FOUND', `Not Found: ${req.method} ${req.path}`), requestIdOf(req));
+    sendError(
+      res,
+      new ProxyError('MODEL_NOT_FOUND', `Not Found: ${req.method} ${req.path}`),
+      requestIdOf(req),
+    );
   });
   // Last resort: nothing a request does may take the process down or leak a stack.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

@@ -166,10 +166,15 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  private readiness: (() => boolean) | undefined = undefined;
   readonly ready = new Gauge({
     name: `${METRIC_PREFIX}ready`,
     help: '1 while /health/ready answers 200.',
     registers: [this.registry],
+    // Read at scrape time: a value set only when the probe runs would be stale between probes.
+    collect: () => {
+      if (this.readiness !== undefined) this.ready.set(this.readiness() ? 1 : 0);
+    },
   });
 
   private readonly queuedByModel: ModelGauge;
@@ -187,6 +192,11 @@ export class Metrics {
     this.queueDepth.set(0);
     this.inflight.set(0);
     this.inflightBytes.set(0);
+  }
+
+  /** What `triton_proxy_ready` reports, asked at every scrape. */
+  setReadinessSource(isReady: () => boolean): void {
+    this.readiness = isReady;
   }
 
   /** Admission queue changed; `model` is the raw name (its label is bounded here). */
