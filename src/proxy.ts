@@ -170,6 +170,8 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       },
     },
     intervalMs: config.state.reconcileIntervalMs,
+    // The index call carries the control deadline; a short interval must not cut it shorter.
+    fetchTimeoutMs: t.controlTimeoutMs,
     logger,
     metrics: stateMetrics(metrics),
   });
@@ -179,12 +181,14 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       (s) => !s.available || reconciled.has(s.name) || snapshot.entriesForServer(s.name).length > 0,
     );
   };
-  fleet.onChange(() => {
-    // A server that became ready gets its repository read at once.
-    for (const s of fleet.servers) {
-      if (s.ready && !reconciled.has(s.name)) void reconciler.reconcileServer(s.name);
-    }
-  });
+  // A server that became ready gets its repository read at once.
+  const readUnreadServers = (): Promise<unknown> =>
+    Promise.all(
+      fleet.servers
+        .filter((s) => s.ready && !reconciled.has(s.name))
+        .map((s) => reconciler.reconcileServer(s.name)),
+    );
+  fleet.onChange(() => void readUnreadServers());
 
   const router = new Router({
     servers: () => fleet.servers,
@@ -274,10 +278,9 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     if (draining) reasons.push('shutting down');
     if (fleet.readyCount() === 0) reasons.push('no Triton server is ready');
     if (config.state.readinessRequiresRedis && !state.health().up) reasons.push('Redis is unreachable');
-    const ready = reasons.length === 0;
-    metrics.ready.set(ready ? 1 : 0);
-    return { ready, reasons };
+    return { ready: reasons.length === 0, reasons };
   };
+  metrics.setReadinessSource(() => isReady().ready);
 
   const app = createApp({
     infer,
@@ -293,6 +296,14 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.
   server.headersTimeout = config.http.keepAliveTimeoutMs + 5000;
   server.requestTimeout = 0;
+  // Keep-alive connections outlive the endpoint removal, so clients would keep
+  // sending here over them, and an idle one holds server.close() open until
+  // the grace period ends. While draining, every answer closes its connection:
+  // clients reconnect through the Service, and closing finishes with the last
+  // in-flight answer. Prepended so it runs before express writes anything.
+  server.prependListener('request', (_req, res) => {
+    if (draining) res.setHeader('connection', 'close');
+  });
 
   let discovery: DnsDiscovery | undefined;
   if (t.discoveryDns !== '') {
@@ -308,6 +319,10 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   }
   fleet.startHealthChecks();
   await fleet.checkAll();
+  // Servers may have turned ready before the listener above existed (health
+  // checks start as they are added): read them now, before taking traffic, so
+  // that no request is routed on an empty state for a whole reconcile interval.
+  await readUnreadServers();
   reconciler.start();
 
   await new Promise<void>((resolve, reject) => {

@@ -50,7 +50,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
   try {
     conf.validate({ allowed: 'strict' });
   } catch (err) {
-    throw new ConfigError(`invalid configuration: ${(err as Error).message}`);
+    throw new ConfigError(`invalid configuration: ${withEnvNames((err as Error).message, conf)}`);
   }
   const raw = conf.getProperties() as Raw;
   return finish(raw, env, options.allowNoServers === true);
@@ -113,4 +113,24 @@ function finish(raw: Raw, env: NodeJS.ProcessEnv, allowNoServers: boolean): Conf
     admission: { ...raw.admission, modelLimits },
     replicaId,
   };
+}
+
+interface SchemaNode {
+  env?: string;
+  _cvtProperties?: Record<string, SchemaNode>;
+}
+
+/** convict names the key ("http.port"); operators set env vars, so name both ("http.port (PORT)"). */
+function withEnvNames(message: string, conf: { getSchema(): unknown }): string {
+  const envOf = new Map<string, string>();
+  const walk = (node: Record<string, SchemaNode>, path: string[]) => {
+    for (const [key, value] of Object.entries(node)) {
+      if (value._cvtProperties) walk(value._cvtProperties, [...path, key]);
+      else if (value.env) envOf.set([...path, key].join('.'), value.env);
+    }
+  };
+  walk((conf.getSchema() as SchemaNode)._cvtProperties ?? {}, []);
+  return message.replace(/^([\w.]+):/gm, (whole, key: string) =>
+    envOf.has(key) ? `${key} (${envOf.get(key)}):` : whole,
+  );
 }

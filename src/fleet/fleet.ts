@@ -142,7 +142,11 @@ export class Fleet {
         {},
         { deadline: Date.now() + this.options.controlTimeoutMs },
       );
-      ready = res.ready === true;
+      // Triton's strict readiness is false while any model is loading,
+      // unloading or failed, though its other models serve normally; the
+      // proxy routes per model, so a server that still has READY models
+      // stays usable.
+      ready = res.ready === true || (await this.servesSomeModel(upstream));
     } catch (err) {
       ready = false;
       // No answer at all, not even "not ready": the server is hung (or the
@@ -168,6 +172,19 @@ export class Fleet {
         server: upstream.name,
       });
       this.changed();
+    }
+  }
+
+  private async servesSomeModel(upstream: Upstream): Promise<boolean> {
+    try {
+      const index = await upstream.client.call<{ models?: unknown[] }>(
+        'RepositoryIndex',
+        { repository_name: '', ready: true },
+        { deadline: Date.now() + this.options.controlTimeoutMs },
+      );
+      return (index.models?.length ?? 0) > 0;
+    } catch {
+      return false;
     }
   }
 

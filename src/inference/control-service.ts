@@ -32,7 +32,11 @@ export class ControlService {
   constructor(private readonly deps: ControlServiceDeps) {}
 
   private ctx(meta: CallMeta, timeoutMs = this.deps.controlTimeoutMs) {
-    return { deadline: Date.now() + timeoutMs, requestId: meta.requestId, traceparent: meta.traceparent };
+    return {
+      deadline: Date.now() + timeoutMs,
+      requestId: meta.requestId,
+      traceparent: meta.traceparent,
+    };
   }
 
   private available(): Upstream[] {
@@ -49,7 +53,9 @@ export class ControlService {
   async serverLive(meta: CallMeta): Promise<boolean> {
     if (this.deps.fleet.readyCount() > 0) return true;
     const answers = await Promise.allSettled(
-      this.deps.fleet.servers.map((s) => s.client.call<{ live: boolean }>('ServerLive', {}, this.ctx(meta))),
+      this.deps.fleet.servers.map((s) =>
+        s.client.call<{ live: boolean }>('ServerLive', {}, this.ctx(meta)),
+      ),
     );
     return answers.some((a) => a.status === 'fulfilled' && a.value.live === true);
   }
@@ -82,14 +88,22 @@ export class ControlService {
   }
 
   modelMetadata(model: string, version: string, meta: CallMeta): Promise<Json> {
-    return this.serverFor(model, version).call('ModelMetadata', { name: model, version }, this.ctx(meta));
+    return this.serverFor(model, version).call(
+      'ModelMetadata',
+      { name: model, version },
+      this.ctx(meta),
+    );
   }
 
   async modelReady(model: string, version: string, meta: CallMeta): Promise<boolean> {
     const pick = this.deps.router.pick({ model, version });
     // Triton answers "not ready" (400), not 404, for a model it does not know.
     if (pick.kind !== 'server') return false;
-    const res = await pick.upstream.call<{ ready: boolean }>('ModelReady', { name: model, version }, this.ctx(meta));
+    const res = await pick.upstream.call<{ ready: boolean }>(
+      'ModelReady',
+      { name: model, version },
+      this.ctx(meta),
+    );
     return res.ready === true;
   }
 
@@ -106,7 +120,13 @@ export class ControlService {
     const servers = this.available();
     if (servers.length === 0) throw this.noServer();
     const results = await Promise.allSettled(
-      servers.map((s) => s.call<{ model_stats?: Json[] }>('ModelStatistics', { name: model, version }, this.ctx(meta))),
+      servers.map((s) =>
+        s.call<{ model_stats?: Json[] }>(
+          'ModelStatistics',
+          { name: model, version },
+          this.ctx(meta),
+        ),
+      ),
     );
     const ok = results.filter((r) => r.status === 'fulfilled').map((r) => r.value);
     if (ok.length === 0) throw (results[0] as PromiseRejectedResult).reason;
@@ -116,13 +136,20 @@ export class ControlService {
   async repositoryIndex(body: Json, meta: CallMeta): Promise<IndexEntry[]> {
     let ready = false;
     if (body.ready !== undefined) {
-      if (typeof body.ready !== 'boolean') throw invalidRequest("Unable to parse 'ready', expected a boolean");
+      if (typeof body.ready !== 'boolean')
+        throw invalidRequest("Unable to parse 'ready', expected a boolean");
       ready = body.ready;
     }
     const servers = this.available();
     if (servers.length === 0) throw this.noServer();
     const results = await Promise.allSettled(
-      servers.map((s) => s.call<{ models: IndexEntry[] }>('RepositoryIndex', { repository_name: '', ready }, this.ctx(meta))),
+      servers.map((s) =>
+        s.call<{ models: IndexEntry[] }>(
+          'RepositoryIndex',
+          { repository_name: '', ready },
+          this.ctx(meta),
+        ),
+      ),
     );
     const lists = results.filter((r) => r.status === 'fulfilled').map((r) => r.value.models ?? []);
     if (lists.length === 0) throw (results[0] as PromiseRejectedResult).reason;
@@ -138,16 +165,20 @@ export class ControlService {
     }
     for (const [key, value] of Object.entries(params as Json)) {
       if (key === 'config') {
-        if (typeof value !== 'string') throw invalidRequest("load parameter 'config' must be a string of JSON");
+        if (typeof value !== 'string')
+          throw invalidRequest("load parameter 'config' must be a string of JSON");
         out[key] = { string_param: value };
       } else if (key.startsWith('file:')) {
-        if (typeof value !== 'string') throw invalidRequest(`load parameter '${key}' must be base64 text`);
+        if (typeof value !== 'string')
+          throw invalidRequest(`load parameter '${key}' must be base64 text`);
         out[key] = { bytes_param: Buffer.from(value, 'base64') };
       } else if (key === 'unload_dependents') {
-        if (typeof value !== 'boolean') throw invalidRequest("Unable to parse 'unload_dependents': expected a boolean");
+        if (typeof value !== 'boolean')
+          throw invalidRequest("Unable to parse 'unload_dependents': expected a boolean");
         out[key] = { bool_param: value };
       } else if (typeof value === 'boolean') out[key] = { bool_param: value };
-      else if (typeof value === 'number' && Number.isInteger(value)) out[key] = { int64_param: value };
+      else if (typeof value === 'number' && Number.isInteger(value))
+        out[key] = { int64_param: value };
       else if (typeof value === 'string') out[key] = { string_param: value };
       else throw invalidRequest(`load parameter '${key}' has an unsupported type`);
     }
@@ -157,7 +188,10 @@ export class ControlService {
   private targetServer(target: string | undefined): Upstream | undefined {
     if (target === undefined || target === '') return undefined;
     const s = this.deps.fleet.get(target);
-    if (!s) throw invalidRequest(`unknown Triton server '${target}' (known: ${this.deps.fleet.servers.map((x) => x.name).join(', ')})`);
+    if (!s)
+      throw invalidRequest(
+        `unknown Triton server '${target}' (known: ${this.deps.fleet.servers.map((x) => x.name).join(', ')})`,
+      );
     return s;
   }
 
@@ -166,7 +200,12 @@ export class ControlService {
    * rules allow; returns the server used. Shared state says LOADING while it
    * runs and READY (or UNAVAILABLE) after.
    */
-  async load(model: string, body: Json, target: string | undefined, meta: CallMeta): Promise<string> {
+  async load(
+    model: string,
+    body: Json,
+    target: string | undefined,
+    meta: CallMeta,
+  ): Promise<string> {
     const parameters = ControlService.loadParameters(body);
     let server = this.targetServer(target);
     if (!server) {
@@ -183,7 +222,13 @@ export class ControlService {
         this.ctx(meta, this.deps.loadTimeoutMs),
       );
     } catch (err) {
-      await state.markStatus(server.name, model, '', 'UNAVAILABLE', isProxyError(err) ? err.message : 'load failed');
+      await state.markStatus(
+        server.name,
+        model,
+        '',
+        'UNAVAILABLE',
+        isProxyError(err) ? err.message : 'load failed',
+      );
       // Triton's index then replaces the guess: a model missing from the repository must not stay "known".
       void this.deps.refreshServer(server.name);
       throw err;
@@ -194,7 +239,12 @@ export class ControlService {
   }
 
   /** Unloads from the named server, or from every server that has the model. */
-  async unload(model: string, body: Json, target: string | undefined, meta: CallMeta): Promise<string[]> {
+  async unload(
+    model: string,
+    body: Json,
+    target: string | undefined,
+    meta: CallMeta,
+  ): Promise<string[]> {
     const parameters = ControlService.loadParameters(body);
     const named = this.targetServer(target);
     const holders = named
@@ -206,7 +256,13 @@ export class ControlService {
     if (holders.length === 0) throw this.noServer();
     await Promise.all(
       holders.map(async (s) => {
-        await this.deps.state.markStatus(s.name, model, '', 'UNLOADING', 'unload requested through the proxy');
+        await this.deps.state.markStatus(
+          s.name,
+          model,
+          '',
+          'UNLOADING',
+          'unload requested through the proxy',
+        );
         await s.call(
           'RepositoryModelUnload',
           { repository_name: '', model_name: model, parameters },
@@ -217,7 +273,13 @@ export class ControlService {
           .snapshot()
           .entriesForServer(s.name)
           .filter((e) => e.model === model)
-          .map((e) => ({ server: s.name, model, version: e.version, status: 'UNAVAILABLE' as const, reason: 'unloaded through the proxy' }));
+          .map((e) => ({
+            server: s.name,
+            model,
+            version: e.version,
+            status: 'UNAVAILABLE' as const,
+            reason: 'unloaded through the proxy',
+          }));
         await this.deps.state.update(gone);
         void this.deps.refreshServer(s.name);
       }),

@@ -1,4 +1,4 @@
-import { ProxyError, isProxyError, toProxyError } from '../errors';
+import { ProxyError, invalidRequest, isProxyError, toProxyError } from '../errors';
 import type { ModelInferRequest, ModelInferResponse, ParameterValue } from '../protocol';
 import { parseInferRequest, encodeInferResponse, type EncodedInferResponse } from '../codec';
 import type { AdmissionController } from '../admission';
@@ -14,6 +14,8 @@ export interface InferCall {
   body: Buffer;
   /** Inference-Header-Content-Length, when the binary extension is used. */
   headerLength: number | undefined;
+  /** X-Request-Timeout-Ms, when the client bounds the request itself. */
+  timeoutMs?: number;
   requestId: string;
   traceparent?: string;
   /** Aborted when the client goes away. */
@@ -22,7 +24,11 @@ export interface InferCall {
 
 /** Waits for (or triggers) a load of a model that is ready nowhere; resolves with a server name. */
 export interface ModelLoader {
-  ensureLoaded(model: string, version: string, options: { deadline: number; signal?: AbortSignal }): Promise<string>;
+  ensureLoaded(
+    model: string,
+    version: string,
+    options: { deadline: number; signal?: AbortSignal },
+  ): Promise<string>;
 }
 
 export interface InferServiceDeps {
@@ -40,9 +46,32 @@ export interface InferServiceDeps {
 
 type StageTimer = { observe(seconds: number): void };
 
+/**
+ * The version in the path read as Triton reads it (GetModelVersionFromString:
+ * a leading integer, not negative), in canonical form so that "01" routes
+ * like "1"; 400 with Triton's message otherwise.
+ */
+function tritonVersion(version: string): string {
+  if (version === '' || /^[1-9][0-9]*$/.test(version)) return version;
+  const leading = /^\s*([+-]?[0-9]+)/.exec(version);
+  const parsed = leading === null ? NaN : Number(leading[1]);
+  if (!Number.isSafeInteger(parsed)) {
+    throw invalidRequest(
+      `failed to get model version from specified version string '${version}' (details: stol), version should be an integral value > 0`,
+    );
+  }
+  if (parsed < 0) {
+    throw invalidRequest(
+      `invalid model version specified '${version}' , version should be an integral value > 0`,
+    );
+  }
+  return String(parsed);
+}
+
 function sequenceIdOf(request: ModelInferRequest): string | undefined {
   const id: ParameterValue | undefined = request.parameters.sequence_id;
-  if (id === undefined || id === 0 || id === '' || id === 0n || typeof id === 'boolean') return undefined;
+  if (id === undefined || id === 0 || id === '' || id === 0n || typeof id === 'boolean')
+    return undefined;
   return String(id);
 }
 
@@ -75,7 +104,7 @@ export class InferService {
         body: call.body,
         headerLength: call.headerLength,
         modelName: call.model,
-        modelVersion: call.version,
+        modelVersion: tritonVersion(call.version),
       });
       // Triton sees the proxy's request id; the client gets back only an id it sent.
       const clientGaveId = request.id !== '';
@@ -83,7 +112,7 @@ export class InferService {
       const t1 = performance.now();
       this.stage.parse.observe((t1 - started) / 1000);
 
-      const deadline = Date.now() + this.timeoutMs(request);
+      const deadline = Date.now() + this.timeoutMs(request, call.timeoutMs);
       const permit = await this.deps.admission.acquire(call.model, call.body.length, call.signal);
       const t2 = performance.now();
       this.stage.queue.observe((t2 - t1) / 1000);
@@ -120,16 +149,26 @@ export class InferService {
     return timer;
   }
 
-  /** Triton's `timeout` request parameter (microseconds) can shorten the proxy's default deadline. */
-  private timeoutMs(request: ModelInferRequest): number {
+  /**
+   * Triton's `timeout` request parameter (microseconds) and the
+   * X-Request-Timeout-Ms header can each shorten the proxy's default deadline.
+   */
+  private timeoutMs(request: ModelInferRequest, headerMs: number | undefined): number {
+    let ms = this.deps.defaultTimeoutMs;
     const t = request.parameters.timeout;
-    if (typeof t === 'number' && t > 0) return Math.min(this.deps.defaultTimeoutMs, Math.ceil(t / 1000));
-    return this.deps.defaultTimeoutMs;
+    if (typeof t === 'number' && t > 0) ms = Math.min(ms, Math.ceil(t / 1000));
+    if (headerMs !== undefined) ms = Math.min(ms, headerMs);
+    return ms;
   }
 
-  private callFleet(request: ModelInferRequest, call: InferCall, deadline: number): Promise<ModelInferResponse> {
+  private callFleet(
+    request: ModelInferRequest,
+    call: InferCall,
+    deadline: number,
+  ): Promise<ModelInferResponse> {
     const sequenceId = sequenceIdOf(request);
-    const { model, version } = call;
+    const model = call.model;
+    const version = request.modelVersion;
     return executeWithRetry({
       deadline,
       maxAttempts: this.deps.retry.maxAttempts,
@@ -137,6 +176,11 @@ export class InferService {
       budget: this.deps.retry.budget,
       signal: call.signal,
       sticky: sequenceId !== undefined,
+      // With a loader, a model ready nowhere is loaded on demand, so a
+      // retry always has somewhere to go; otherwise ask the router.
+      hasAlternative: this.deps.loader
+        ? undefined
+        : (exclude) => this.deps.router.hasCandidate(model, version, exclude),
       onRetry: (info) => this.deps.metrics.retries.labels(info.error.code).inc(),
       onGiveUp: (info) => {
         if (info.reason === 'budget') this.deps.metrics.retriesDenied.inc();
@@ -155,7 +199,13 @@ export class InferService {
           });
           if (!this.deps.state.snapshot().isKnown(model)) {
             // Found by direct probing: share that the model answers there.
-            void this.deps.state.markStatus(upstream.name, model, version, 'READY', 'answered a request');
+            void this.deps.state.markStatus(
+              upstream.name,
+              model,
+              version,
+              'READY',
+              'answered a request',
+            );
           }
           if (sequenceId !== undefined && request.parameters.sequence_end === true) {
             this.deps.affinity.end(model, sequenceId);
@@ -179,8 +229,9 @@ export class InferService {
     version: string,
     exclude: ReadonlySet<string>,
   ): unknown {
-    if (!isProxyError(err) || (err.code !== 'MODEL_NOT_FOUND' && err.code !== 'MODEL_NOT_READY')) return err;
-    void this.deps.state.markStatus(upstream.name, model, version, 'UNAVAILABLE', err.message);
+    if (!isProxyError(err) || (err.code !== 'MODEL_NOT_FOUND' && err.code !== 'MODEL_NOT_READY'))
+      return err;
+    this.markNotReady(upstream.name, model, version, err.message);
     const others = this.deps.state
       .snapshot()
       .readyServers(model, version)
@@ -191,6 +242,23 @@ export class InferService {
       grpcCode: err.grpcCode,
       retryAfterSeconds: this.deps.retryAfterSeconds,
     });
+  }
+
+  private markNotReady(server: string, model: string, version: string, reason: string): void {
+    // A request without a version was refused for every version the server
+    // has: marking only version '' would leave the READY versions routable.
+    const versions =
+      version !== ''
+        ? [version]
+        : this.deps.state
+            .snapshot()
+            .entriesForModel(model)
+            .filter((e) => e.server === server && e.status !== 'UNAVAILABLE')
+            .map((e) => e.version);
+    if (versions.length === 0) versions.push(version);
+    void this.deps.state.update(
+      versions.map((v) => ({ server, model, version: v, status: 'UNAVAILABLE' as const, reason })),
+    );
   }
 
   private async choose(
@@ -205,16 +273,34 @@ export class InferService {
       case 'server':
         return pick.upstream;
       case 'not-found':
-        throw new ProxyError('MODEL_NOT_FOUND', `Request for unknown model: '${model}' is not found`);
+        throw new ProxyError(
+          'MODEL_NOT_FOUND',
+          `Request for unknown model: '${model}' is not found`,
+        );
       case 'unavailable':
-        throw new ProxyError('UPSTREAM_UNAVAILABLE', `no Triton server that serves model '${model}' is available`, {
-          retryAfterSeconds: this.deps.retryAfterSeconds,
-        });
+        throw new ProxyError(
+          'UPSTREAM_UNAVAILABLE',
+          `no Triton server that serves model '${model}' is available`,
+          {
+            retryAfterSeconds: this.deps.retryAfterSeconds,
+          },
+        );
       case 'not-ready': {
         if (!this.versionMayExist(model, version)) {
-          throw new ProxyError('MODEL_NOT_FOUND', `Request for unknown model: '${model}' version ${version} is not found`);
+          throw new ProxyError(
+            'MODEL_NOT_FOUND',
+            `Request for unknown model: '${model}' version ${version} is not found`,
+          );
         }
         const loader = this.deps.loader;
+        if (!loader && !pick.loading) {
+          // Unloaded and nobody is loading it: Triton answers 404 here, and a
+          // 503 would invite retries that cannot succeed.
+          throw new ProxyError(
+            'MODEL_NOT_FOUND',
+            `Request for unknown model: '${model}' has no available versions`,
+          );
+        }
         if (!loader || exclude.size > 0) {
           throw new ProxyError(
             'MODEL_NOT_READY',
@@ -229,9 +315,13 @@ export class InferService {
         if (upstream && upstream.available) return upstream;
         const again = this.deps.router.pick({ model, version, exclude });
         if (again.kind === 'server') return again.upstream;
-        throw new ProxyError('UPSTREAM_UNAVAILABLE', `model '${model}' was loaded but its server is not available`, {
-          retryAfterSeconds: this.deps.retryAfterSeconds,
-        });
+        throw new ProxyError(
+          'UPSTREAM_UNAVAILABLE',
+          `model '${model}' was loaded but its server is not available`,
+          {
+            retryAfterSeconds: this.deps.retryAfterSeconds,
+          },
+        );
       }
     }
   }
@@ -258,7 +348,10 @@ export class InferService {
     deadline: number,
     signal: AbortSignal,
   ): Promise<Upstream> {
-    const pinned = request.parameters.sequence_start === true ? undefined : this.deps.affinity.get(model, sequenceId);
+    const pinned =
+      request.parameters.sequence_start === true
+        ? undefined
+        : this.deps.affinity.get(model, sequenceId);
     if (pinned !== undefined) {
       const upstream = this.deps.servers.get(pinned);
       // A server known to be down has lost the sequence's state (or soon will):

@@ -52,6 +52,12 @@ export interface RetryOptions<T> {
    * grpc-js itself (transparent retry), so nothing is left that is safe here.
    */
   sticky?: boolean;
+  /**
+   * Whether a server outside `exclude` could take the retry. When it says no
+   * the loop ends at once with the last error instead of sleeping a backoff
+   * only to find nobody left to try.
+   */
+  hasAlternative?: (exclude: ReadonlySet<string>) => boolean;
   onRetry?: (info: RetryInfo) => void;
   onGiveUp?: (info: GiveUpInfo) => void;
   /** Milliseconds clock; injectable for tests. Default Date.now. */
@@ -110,6 +116,10 @@ export async function executeWithRetry<T>(options: RetryOptions<T>): Promise<T> 
     if (!error.retryable) throw giveUp('not-retryable', attempt, error);
     if (options.sticky) throw giveUp('sticky', attempt, error);
     if (attempt >= maxAttempts) throw giveUp('max-attempts', attempt, error);
+    exclude.add(server);
+    if (options.hasAlternative && !options.hasAlternative(exclude)) {
+      throw giveUp('no-server', attempt, error);
+    }
 
     const delayMs = retryDelay(error, options.backoff, attempt - 1);
     const left = options.deadline - now();
@@ -118,7 +128,6 @@ export async function executeWithRetry<T>(options: RetryOptions<T>): Promise<T> 
     // Last check, so a retry we would not make never spends a budget token.
     if (!options.budget.tryAcquireRetry()) throw giveUp('budget', attempt, error);
 
-    exclude.add(server);
     previous = error;
     options.onRetry?.({ attempt: attempt + 1, delayMs, error, server });
     if (delayMs > 0) {

@@ -86,6 +86,23 @@ export class Router {
     return anyReadyAllowed ? { kind: 'unavailable' } : { kind: 'not-ready', loading: false };
   }
 
+  /** Whether a retry could find a server outside `exclude` (without choosing one). */
+  hasCandidate(model: string, version: string, exclude: ReadonlySet<string>): boolean {
+    const groups = this.deps.rules.groupsFor(model);
+    const snapshot = this.deps.snapshot();
+    const known = snapshot.isKnown(model);
+    const ready = known ? snapshot.readyServers(model, version) : undefined;
+    return this.deps
+      .servers()
+      .some(
+        (s) =>
+          !exclude.has(s.name) &&
+          s.available &&
+          this.groupAllowed(s, groups) &&
+          (ready === undefined || ready.includes(s.name)),
+      );
+  }
+
   /** The server a model's request should go to, if any (for metadata, config and stats). */
   pickForControl(model: string, version: string): Upstream | undefined {
     const pick = this.pick({ model, version });

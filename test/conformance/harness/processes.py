@@ -122,7 +122,7 @@ class Proxy:
                 "HOST": LOOPBACK,
                 "PORT": str(self.http_port),
                 "TRITON_SERVERS": f"conformance={LOOPBACK}:{upstream_grpc_port}",
-                "LOG_LEVEL": "warn",
+                "LOG_LEVEL": os.environ.get("CONFORMANCE_PROXY_LOG_LEVEL", "warn"),
                 # No preStop window to wait out when the suite stops it.
                 "SHUTDOWN_DELAY_MS": "0",
             }

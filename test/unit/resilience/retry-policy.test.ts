@@ -128,6 +128,30 @@ describe('executeWithRetry', () => {
     );
   });
 
+  it('gives up at once, without a backoff sleep, when no other server could take the retry', async () => {
+    const { attempt, calls } = fleet({
+      a: fails('OVERLOADED', 'a', 5),
+      b: fails('OVERLOADED', 'b', 5),
+    });
+    const stops: GiveUpInfo[] = [];
+    const started = Date.now();
+    const error = await rejectionOf(
+      run(attempt, {
+        maxAttempts: 3,
+        // Only one server is eligible for this model: after it, nobody is left.
+        hasAlternative: (exclude) => exclude.size === 0,
+        onGiveUp: (info) => stops.push(info),
+      }),
+    );
+    assert.ok(Date.now() - started < 1000, 'no 5 s Retry-After sleep before giving up');
+    assert.ok(isProxyError(error) && error.code === 'OVERLOADED');
+    assert.equal(calls.length, 1);
+    assert.deepEqual(
+      stops.map((info) => info.reason),
+      ['no-server'],
+    );
+  });
+
   it('does not retry errors that are not retryable', async () => {
     for (const code of [
       'INVALID_REQUEST',
