@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './observability';
-import { startProxy } from './proxy';
+import { startProxy, type Proxy } from './proxy';
 
 /**
  * Process entry: configuration from the environment (and CONFIG_FILE), the
@@ -21,23 +21,19 @@ async function main(): Promise<void> {
   process.on('unhandledRejection', (reason) => {
     logger.error('unhandled promise rejection', { error: String(reason) });
   });
-  const proxy = await startProxy(config, { logger });
-  if (config.demo.backend) {
-    const port = proxy.port();
-    process.stdout.write(
-      `\nDemo backend ready. Try an inference (model "simple": OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1):\n\n` +
-        `curl -s localhost:${port}/v2/models/simple/infer -H 'content-type: application/json' -d '{"inputs":[` +
-        `{"name":"INPUT0","datatype":"INT32","shape":[1,16],"data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]},` +
-        `{"name":"INPUT1","datatype":"INT32","shape":[1,16],"data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]}'\n\n`,
-    );
-  }
-
+  // Handlers go in before the proxy starts: a SIGTERM during start-up (a
+  // rollout that changes its mind) must still end in a clean exit.
+  let proxy: Proxy | undefined;
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     if (signals > 1) {
       logger.warn('second signal: exiting now', { signal });
       process.exit(1);
+    }
+    if (!proxy) {
+      logger.info('signal received during start-up: exiting', { signal });
+      process.exit(0);
     }
     logger.info('signal received: starting graceful shutdown', { signal });
     const { shutdownDelayMs, shutdownGraceMs } = config.lifecycle;
@@ -58,6 +54,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+
+  proxy = await startProxy(config, { logger });
+  if (config.demo.backend) {
+    const port = proxy.port();
+    process.stdout.write(
+      `\nDemo backend ready. Try an inference (model "simple": OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1):\n\n` +
+        `curl -s localhost:${port}/v2/models/simple/infer -H 'content-type: application/json' -d '{"inputs":[` +
+        `{"name":"INPUT0","datatype":"INT32","shape":[1,16],"data":[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16]},` +
+        `{"name":"INPUT1","datatype":"INT32","shape":[1,16],"data":[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1]}]}'\n\n`,
+    );
+  }
 }
 
 main().catch((err: unknown) => {

@@ -9,11 +9,17 @@ import {
   MemoryModelStateStore,
   Reconciler,
   RedisModelStateStore,
+  redisConnectionFromSettings,
   type ModelStateMetrics,
-  type RedisConnectionOptions,
   type ModelStateStore,
 } from './model-state';
-import { Router, RoutingRules, SequenceAffinity, createBalancer, parseRoutingRules } from './routing';
+import {
+  Router,
+  RoutingRules,
+  SequenceAffinity,
+  createBalancer,
+  parseRoutingRules,
+} from './routing';
 import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
 import { ControlService, InferService } from './inference';
@@ -74,34 +80,10 @@ function createStore(config: Config, logger: Logger, metrics: Metrics): ModelSta
   metrics.redisUp.set(0);
   return new RedisModelStateStore({
     ...common,
-    connection: redisConnection(config),
+    connection: redisConnectionFromSettings(config.state),
     keyPrefix: s.keyPrefix,
     resyncIntervalMs: s.resyncIntervalMs,
   });
-}
-
-/** ioredis connection settings from the `state.*` configuration. */
-export function redisConnection(config: Config): RedisConnectionOptions {
-  const s = config.state;
-  return {
-    url: s.redisUrl || undefined,
-    sentinels:
-      s.redisSentinels === ''
-        ? undefined
-        : s.redisSentinels.split(',').map((hp) => {
-            const i = hp.lastIndexOf(':');
-            return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
-          }),
-    sentinelName: s.redisSentinelName,
-    password: s.redisPassword || undefined,
-    tls: s.redisTls,
-    connectTimeoutMs: s.connectTimeoutMs,
-    commandTimeoutMs: s.commandTimeoutMs,
-    keepAliveMs: s.keepAliveMs,
-    maxRetriesPerRequest: 1,
-    reconnectBaseMs: 100,
-    reconnectMaxMs: 5000,
-  };
 }
 
 /**
@@ -109,7 +91,8 @@ export function redisConnection(config: Config): RedisConnectionOptions {
  * module is constructed here and handed its dependencies (no singletons).
  */
 export async function startProxy(config: Config, options: ProxyOptions = {}): Promise<Proxy> {
-  const logger = options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
+  const logger =
+    options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
   const metrics = new Metrics({
     modelLabelLimit: config.metrics.modelLabelLimit,
     defaultMetrics: options.defaultMetrics,
@@ -123,7 +106,17 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     const { startFakeTriton } = await import('./fake-triton');
     const fake = await startFakeTriton({ host: '127.0.0.1', port: 0, name: 'demo' });
     closers.push(() => fake.stop());
-    servers = [...servers, { name: 'demo', address: fake.address, group: 'default', labels: {}, weight: 1, tls: undefined }];
+    servers = [
+      ...servers,
+      {
+        name: 'demo',
+        address: fake.address,
+        group: 'default',
+        labels: {},
+        weight: 1,
+        tls: undefined,
+      },
+    ];
     logger.info('demo backend started (built-in fake Triton)', { address: fake.address });
   }
 
@@ -160,7 +153,9 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       repositoryIndex: async (server) => {
         const upstream = fleet.get(server);
         if (!upstream) return [];
-        const res = await upstream.client.call<{ models: Array<{ name: string; version: string; state: string; reason: string }> }>(
+        const res = await upstream.client.call<{
+          models: Array<{ name: string; version: string; state: string; reason: string }>;
+        }>(
           'RepositoryIndex',
           { repository_name: '', ready: false },
           { deadline: Date.now() + t.controlTimeoutMs },
@@ -211,7 +206,8 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     retryAfterSeconds: a.retryAfterSeconds,
     hooks: {
       onQueueChange: (model, depth, total) => metrics.setQueueDepth(model, depth, total),
-      onInflightChange: (model, inflight, total, bytes) => metrics.setInflight(model, inflight, total, bytes),
+      onInflightChange: (model, inflight, total, bytes) =>
+        metrics.setInflight(model, inflight, total, bytes),
       onReject: (reason) => metrics.rejections.labels(reason).inc(),
     },
   });
@@ -253,8 +249,14 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     metrics,
     retry: {
       maxAttempts: config.retry.maxAttempts,
-      backoff: new ExponentialBackoff({ baseMs: config.retry.baseDelayMs, capMs: config.retry.maxDelayMs }),
-      budget: new RetryBudget({ ratio: config.retry.budgetRatio, minRetriesPerSecond: config.retry.budgetMinPerSecond }),
+      backoff: new ExponentialBackoff({
+        baseMs: config.retry.baseDelayMs,
+        capMs: config.retry.maxDelayMs,
+      }),
+      budget: new RetryBudget({
+        ratio: config.retry.budgetRatio,
+        minRetriesPerSecond: config.retry.budgetMinPerSecond,
+      }),
     },
     defaultTimeoutMs: t.requestTimeoutMs,
     retryAfterSeconds,
@@ -277,7 +279,8 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     const reasons: string[] = [];
     if (draining) reasons.push('shutting down');
     if (fleet.readyCount() === 0) reasons.push('no Triton server is ready');
-    if (config.state.readinessRequiresRedis && !state.health().up) reasons.push('Redis is unreachable');
+    if (config.state.readinessRequiresRedis && !state.health().up)
+      reasons.push('Redis is unreachable');
     return { ready: reasons.length === 0, reasons };
   };
   metrics.setReadinessSource(() => isReady().ready);
@@ -290,7 +293,10 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     errors: new ErrorReporter(logger),
     isReady,
     registry: metrics.registry,
-    apiKeys: config.http.apiKeys.split(',').map((k) => k.trim()).filter((k) => k !== ''),
+    apiKeys: config.http.apiKeys
+      .split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== ''),
   });
   const server = createServer({ keepAliveTimeout: config.http.keepAliveTimeoutMs }, app);
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.
@@ -360,7 +366,9 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     const l = config.lifecycle;
     logger.info('shutdown: readiness off, still serving', { delayMs: l.shutdownDelayMs });
     await new Promise((r) => setTimeout(r, l.shutdownDelayMs));
-    logger.info('shutdown: no longer accepting; draining in-flight requests', { graceMs: l.shutdownGraceMs });
+    logger.info('shutdown: no longer accepting; draining in-flight requests', {
+      graceMs: l.shutdownGraceMs,
+    });
     admission.stopAccepting();
     const stopped = new Promise<void>((r) => server.close(() => r()));
     server.closeIdleConnections();

@@ -1,9 +1,8 @@
 import { ConfigError, loadConfig, type Config, type TritonServerConfig } from '../config';
 import { TritonClient, loadInferenceService } from '../triton';
 import { systemResolver, DnsDiscovery, type Resolver } from '../fleet';
-import { RedisModelStateStore } from '../model-state';
+import { RedisModelStateStore, redisConnectionFromSettings } from '../model-state';
 import { silentLogger } from '../observability';
-import { redisConnection } from '../proxy';
 
 export interface HealthRow {
   component: string;
@@ -65,7 +64,7 @@ async function checkRedis(config: Config, timeoutMs: number): Promise<HealthRow>
     entryTtlMs: s.entryTtlMs,
     logger: silentLogger,
     connection: {
-      ...redisConnection(config),
+      ...redisConnectionFromSettings(config.state),
       connectTimeoutMs: Math.min(s.connectTimeoutMs, timeoutMs),
     },
     keyPrefix: s.keyPrefix,

@@ -97,7 +97,12 @@ export class InferService {
   async infer(call: InferCall): Promise<EncodedInferResponse> {
     const started = performance.now();
     let outcome = 'ok';
-    let modelLabel = this.deps.metrics.models.forUntrusted(call.model);
+    // A model the fleet knows gets its own label at once (429s included);
+    // names nobody knows never become label values.
+    const labels = this.deps.metrics.models;
+    let modelLabel = this.deps.state.snapshot().isKnown(call.model)
+      ? labels.forKnown(call.model)
+      : labels.forUntrusted(call.model);
     try {
       this.deps.metrics.requestBytes.observe(call.body.length);
       const { request, plan } = parseInferRequest({

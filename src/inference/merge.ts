@@ -56,7 +56,9 @@ export function sumStats(a: JsonObject, b: JsonObject): JsonObject {
   return out;
 }
 
-export function mergeModelStats(responses: readonly { model_stats?: JsonObject[] }[]): { model_stats: JsonObject[] } {
+export function mergeModelStats(responses: readonly { model_stats?: JsonObject[] }[]): {
+  model_stats: JsonObject[];
+} {
   const byKey = new Map<string, JsonObject>();
   for (const r of responses) {
     for (const s of r.model_stats ?? []) {

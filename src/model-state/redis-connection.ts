@@ -113,3 +113,39 @@ export function buildRedisOptions(
   if (options.db !== undefined) base.db = options.db;
   return base;
 }
+
+/** The `state.*` settings of the proxy's configuration that describe the Redis connection. */
+export interface RedisSettings {
+  redisUrl: string;
+  redisSentinels: string;
+  redisSentinelName: string;
+  redisPassword: string;
+  redisTls: boolean;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+  keepAliveMs: number;
+}
+
+/** Connection options from configuration: `REDIS_SENTINELS` is `host:port,...`. */
+export function redisConnectionFromSettings(s: RedisSettings): RedisConnectionOptions {
+  return {
+    url: s.redisUrl || undefined,
+    sentinels:
+      s.redisSentinels === ''
+        ? undefined
+        : s.redisSentinels.split(',').map((hp) => {
+            const i = hp.lastIndexOf(':');
+            return { host: hp.slice(0, i), port: Number(hp.slice(i + 1)) };
+          }),
+    sentinelName: s.redisSentinelName,
+    password: s.redisPassword || undefined,
+    tls: s.redisTls,
+    connectTimeoutMs: s.connectTimeoutMs,
+    commandTimeoutMs: s.commandTimeoutMs,
+    keepAliveMs: s.keepAliveMs,
+    // One try per command: the store handles failures itself (local view, resync).
+    maxRetriesPerRequest: 1,
+    reconnectBaseMs: 100,
+    reconnectMaxMs: 5000,
+  };
+}
