@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   });
   // Handlers go in before the proxy starts: a SIGTERM during start-up (a
   // rollout that changes its mind) must still end in a clean exit.
-  let proxy: Proxy | undefined;
+  const running: { proxy?: Proxy } = {};
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
@@ -31,6 +31,7 @@ async function main(): Promise<void> {
       logger.warn('second signal: exiting now', { signal });
       process.exit(1);
     }
+    const proxy = running.proxy;
     if (!proxy) {
       logger.info('signal received during start-up: exiting', { signal });
       process.exit(0);
@@ -55,7 +56,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  proxy = await startProxy(config, { logger });
+  const proxy = await startProxy(config, { logger });
+  running.proxy = proxy;
   if (config.demo.backend) {
     const port = proxy.port();
     process.stdout.write(

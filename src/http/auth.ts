@@ -18,7 +18,14 @@ export function apiKeyAuth(keys: readonly string[]) {
     const header = req.get('authorization');
     const given = header?.startsWith('Bearer ') ? header.slice(7) : req.get('x-api-key');
     if (given === undefined || given === '') {
-      sendError(res, new ProxyError('UNAUTHENTICATED', 'missing API key (Authorization: Bearer <key> or X-API-Key)'), requestIdOf(req));
+      sendError(
+        res,
+        new ProxyError(
+          'UNAUTHENTICATED',
+          'missing API key (Authorization: Bearer <key> or X-API-Key)',
+        ),
+        requestIdOf(req),
+      );
       return;
     }
     if (!matches(given)) {

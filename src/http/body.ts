@@ -16,20 +16,29 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = req.headers['content-length'];
   const length = declared === undefined ? undefined : Number(declared);
   if (length !== undefined && length > limit) {
-    return Promise.reject(payloadTooLarge(`request body of ${length} bytes exceeds the limit of ${limit} bytes`));
+    return Promise.reject(
+      payloadTooLarge(`request body of ${length} bytes exceeds the limit of ${limit} bytes`),
+    );
   }
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
   let source: Readable = req;
   if (encoding === 'gzip') source = req.pipe(createGunzip());
   else if (encoding === 'deflate') source = req.pipe(createInflate());
   else if (encoding !== 'identity') {
-    return Promise.reject(invalidRequest(`unsupported Content-Encoding '${encoding}' (use gzip, deflate or identity)`));
+    return Promise.reject(
+      invalidRequest(`unsupported Content-Encoding '${encoding}' (use gzip, deflate or identity)`),
+    );
   }
   const exact = encoding === 'identity' ? length : undefined;
   return collect(source, req, limit, exact);
 }
 
-function collect(source: Readable, req: IncomingMessage, limit: number, exact: number | undefined): Promise<Buffer> {
+function collect(
+  source: Readable,
+  req: IncomingMessage,
+  limit: number,
+  exact: number | undefined,
+): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let buffer = exact === undefined ? undefined : Buffer.allocUnsafe(exact);
     const chunks: Buffer[] = [];
@@ -62,16 +71,32 @@ function collect(source: Readable, req: IncomingMessage, limit: number, exact: n
       cleanup();
       if (buffer) {
         if (received !== buffer.length) {
-          reject(invalidRequest(`request body has ${received} bytes, Content-Length said ${buffer.length}`));
+          reject(
+            invalidRequest(
+              `request body has ${received} bytes, Content-Length said ${buffer.length}`,
+            ),
+          );
           return;
         }
         resolve(buffer);
-      } else resolve(chunks.length === 0 ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, received));
+      } else
+        resolve(
+          chunks.length === 0
+            ? EMPTY
+            : chunks.length === 1
+              ? chunks[0]!
+              : Buffer.concat(chunks, received),
+        );
       buffer = undefined;
     };
     const onError = (err: Error) =>
-      fail(source === req ? invalidRequest(`request body could not be read: ${err.message}`) : invalidRequest(`request body could not be decompressed: ${err.message}`));
-    const onAborted = () => fail(invalidRequest('client closed the connection before the body was complete'));
+      fail(
+        source === req
+          ? invalidRequest(`request body could not be read: ${err.message}`)
+          : invalidRequest(`request body could not be decompressed: ${err.message}`),
+      );
+    const onAborted = () =>
+      fail(invalidRequest('client closed the connection before the body was complete'));
     const cleanup = () => {
       source.off('data', onData);
       source.off('end', onEnd);

@@ -17,7 +17,13 @@ export class ErrorReporter {
   ) {}
 
   report(err: ProxyError, meta: { requestId: string; path: string; traceId?: string }): void {
-    const fields: Record<string, unknown> = { code: err.code, status: err.status, requestId: meta.requestId, path: meta.path, error: err.message };
+    const fields: Record<string, unknown> = {
+      code: err.code,
+      status: err.status,
+      requestId: meta.requestId,
+      path: meta.path,
+      error: err.message,
+    };
     if (err.server) fields.server = err.server;
     if (meta.traceId) fields.traceId = meta.traceId;
     if (err.status < 500 && err.code !== 'OVERLOADED') {

@@ -13,12 +13,18 @@ export function sendError(res: ServerResponse, err: ProxyError, requestId: strin
     'content-length': Buffer.byteLength(body),
     'x-request-id': requestId,
   };
-  if (err.retryAfterSeconds !== undefined) headers['retry-after'] = Math.max(1, Math.ceil(err.retryAfterSeconds));
+  if (err.retryAfterSeconds !== undefined)
+    headers['retry-after'] = Math.max(1, Math.ceil(err.retryAfterSeconds));
   res.writeHead(err.status, headers);
   res.end(body);
 }
 
-export function sendJson(res: ServerResponse, status: number, value: unknown, requestId: string): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  value: unknown,
+  requestId: string,
+): void {
   const body = JSON.stringify(value);
   res.writeHead(status, {
     'content-type': 'application/json',

@@ -34,9 +34,14 @@ export async function startTestProxy(
   return { proxy, url: `http://127.0.0.1:${proxy.port()}`, close: () => proxy.close() };
 }
 
-export async function startFakes(count: number, options: FakeTritonOptions = {}): Promise<FakeTriton[]> {
+export async function startFakes(
+  count: number,
+  options: FakeTritonOptions = {},
+): Promise<FakeTriton[]> {
   return Promise.all(
-    Array.from({ length: count }, (_, i) => startFakeTriton({ host: '127.0.0.1', port: 0, name: `fake${i}`, ...options })),
+    Array.from({ length: count }, (_, i) =>
+      startFakeTriton({ host: '127.0.0.1', port: 0, name: `fake${i}`, ...options }),
+    ),
   );
 }
 
@@ -45,7 +50,11 @@ export function serversEnv(fakes: readonly FakeTriton[]): string {
 }
 
 /** Polls until `check` returns true, or fails after `timeoutMs`. */
-export async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = 'condition',
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     if (await check()) return;
@@ -64,10 +73,22 @@ export function simpleRequest(a: number[], b: number[]): Record<string, unknown>
   };
 }
 
-export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
-  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: res.headers };
+  return {
+    status: res.status,
+    json: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+    headers: res.headers,
+  };
 }
 
 // ---- HTTP answers, the binary tensor extension, raw sockets and exact JSON ----

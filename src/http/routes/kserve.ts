@@ -191,7 +191,10 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
     sendJson(
       res,
       known ? 405 : 404,
-      { error: known ? 'Method Not Allowed' : `Not Found: ${req.method} ${req.path}`, request_id: requestId },
+      {
+        error: known ? 'Method Not Allowed' : `Not Found: ${req.method} ${req.path}`,
+        request_id: requestId,
+      },
       requestId,
     );
   });
