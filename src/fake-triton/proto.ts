@@ -1,28 +1,13 @@
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { protosDir } from '../triton/protos';
 
 const SERVICE_NAME = 'inference.GRPCInferenceService';
 const SERVICE_PROTO = 'grpc_service.proto';
 
-/**
- * The package root's `protos/` directory. Walking up (instead of a fixed
- * `../../protos`) keeps this correct both from `src/` under tsx and from the
- * compiled `dist/src/`.
- */
-export function findProtosDir(startDir: string = __dirname): string {
-  let dir = path.resolve(startDir);
-  for (;;) {
-    const candidate = path.join(dir, 'protos');
-    if (existsSync(path.join(candidate, SERVICE_PROTO))) return candidate;
-    const parent = path.dirname(dir);
-    if (parent === dir) {
-      throw new Error(`cannot find protos/${SERVICE_PROTO} above ${startDir}`);
-    }
-    dir = parent;
-  }
-}
+/** The package root's `protos/` directory (shared with the proxy's client). */
+export const findProtosDir = protosDir;
 
 /**
  * Triton's service as proto-loader decodes it. The fake decodes with

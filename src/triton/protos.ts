@@ -1,18 +1,18 @@
 import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 
 /**
- * The package root holds protos/; walk up from this file so the same code
- * works from src/ (tsx) and from dist/src/ (compiled).
+ * The package root holds protos/; walk up from this file (or `startDir`) so
+ * the same code works from src/ (tsx) and from dist/src/ (compiled).
  */
-export function protosDir(): string {
-  let dir = __dirname;
+export function protosDir(startDir: string = __dirname): string {
+  let dir = resolve(startDir);
   for (;;) {
     const candidate = join(dir, 'protos');
     if (existsSync(join(candidate, 'grpc_service.proto'))) return candidate;
     const parent = dirname(dir);
-    if (parent === dir) throw new Error(`protos/grpc_service.proto not found above ${__dirname}`);
+    if (parent === dir) throw new Error(`cannot find protos/grpc_service.proto above ${startDir}`);
     dir = parent;
   }
 }
