@@ -153,7 +153,12 @@ def _raw_errors(ctx: Context) -> None:
     ]
     for label, (method, path, body_bytes, headers) in requests:
 
-        def body(notes: list[str], method=method, path=path, body_bytes=body_bytes, headers=headers) -> None:
+        def body(
+            notes: list[str], label=label, method=method, path=path, body_bytes=body_bytes, headers=headers
+        ) -> None:
+            if label in DELIBERATE_DIFFERENCES:
+                _check_deliberate(ctx, label, method, path, body_bytes, headers, notes)
+                return
             direct, proxy = compare_raw(ctx, method, path, notes, body_bytes, headers)
             if direct.status < 400:
                 raise CheckFailed(f"server accepted the bad request with HTTP {direct.status}")
@@ -181,6 +186,37 @@ def _raw_errors(ctx: Context) -> None:
             notes.append(f"body: direct {direct.body[:160]!r} / proxy {proxy.body[:160]!r}")
 
     ctx.report.check(GROUP, "raw HTTP: non-UTF-8 BYTES output requested as JSON", non_utf8_json)
+
+
+# Where the proxy answers differently from Triton on purpose (README, "Errors"):
+# Triton reports these client mistakes as 500 (internal error); the proxy's
+# contract makes them 400 INVALID_REQUEST. The check pins both sides, so a
+# change in either is noticed.
+DELIBERATE_DIFFERENCES: dict[str, tuple[int, int]] = {
+    "malformed JSON body": (500, 400),
+    "JSON data shorter than shape": (500, 400),
+}
+
+
+def _check_deliberate(
+    ctx: Context,
+    label: str,
+    method: str,
+    path: str,
+    body_bytes: bytes | None,
+    headers: dict[str, str],
+    notes: list[str],
+) -> None:
+    want_direct, want_proxy = DELIBERATE_DIFFERENCES[label]
+    direct = raw_request(ctx.direct.port, method, path, body_bytes, headers)
+    proxy = raw_request(ctx.proxy.port, method, path, body_bytes, headers)
+    if direct.status != want_direct:
+        raise CheckFailed(f"server answered HTTP {direct.status}, expected {want_direct}: {direct.body[:160]!r}")
+    if proxy.status != want_proxy:
+        raise CheckFailed(f"proxy answered HTTP {proxy.status}, expected {want_proxy}: {proxy.body[:160]!r}")
+    if not error_text(proxy):
+        raise CheckFailed(f'proxy error body is not {{"error": "..."}}: {proxy.body[:200]!r}')
+    notes.append(f"deliberate: server {direct.status}, proxy {proxy.status} ({error_text(proxy)})")
 
 
 def run(ctx: Context) -> None:
