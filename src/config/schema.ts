@@ -98,6 +98,9 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           default: 5000,
           env: 'TRITON_HEALTH_INTERVAL_MS',
         },
+        // 160 MiB holds the 128 MiB body limit (MAX_BODY_BYTES) as one tensor plus
+        // its metadata; the bench's 64 MiB case runs at this default. The limit
+        // allocates nothing: a reply's buffer is sized by its own header.
         maxMessageBytes: {
           doc: 'gRPC send and receive message limit per server (must hold the largest tensor message).',
           format: 'nat',
@@ -116,17 +119,35 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           default: 20000,
           env: 'GRPC_KEEPALIVE_TIMEOUT_MS',
         },
+        // Measured (npm run bench, 4 MiB and 64 MiB binary through the proxy, C-core
+        // backend, 3 runs each, MB/s each way): 64 KiB 72-83 / 60-94; 1 MiB
+        // 110-158 / 114-161; 16 MiB 123-236 / 94-154. The window reserves no memory
+        // (the proxy reads replies as they come), so the larger one costs nothing.
         flowControlWindowBytes: {
           doc: 'HTTP/2 flow-control window per connection and stream (grpc-js default is 64 KiB, far too small for large tensors).',
           format: 'nat',
           default: 16 * MiB,
           env: 'GRPC_FLOW_CONTROL_WINDOW_BYTES',
         },
+        // Measured with the lean ModelInfer path: 1 vs 2 connections gave 555 vs
+        // 604 us of proxy CPU per small request, 170 vs 189 MB/s at 4 MiB and 141
+        // vs 141 MB/s at 64 MiB: one connection is not the bottleneck.
         channelsPerServer: {
           doc: 'HTTP/2 connections (channels) opened to each server.',
           format: 'nat',
           default: 1,
           env: 'GRPC_CHANNELS_PER_SERVER',
+        },
+        // Measured (npm run bench, proxy CPU per request, C-core backend, 3 interleaved
+        // runs, both with V8's --external-memory-accounted-in-global-limit):
+        // grpc-js -> http2 small JSON 701-745 -> 387-550 us, 4 KiB binary 550-717
+        // -> 344-373 us, 4 MiB binary 19.5-22.9 -> 15.0-17.0 ms. A bare client
+        // call: 180-400 -> 60-170 us small, 10-12 -> 5.5-7 ms at 4 MiB each way.
+        inferTransport: {
+          doc: 'How ModelInfer reaches Triton: `http2` (a lean unary call on node:http2 with pre-encoded frames) or `grpc-js`; other RPCs always use grpc-js.',
+          format: ['http2', 'grpc-js'],
+          default: 'http2' as 'http2' | 'grpc-js',
+          env: 'GRPC_INFER_TRANSPORT',
         },
         tls: {
           enabled: {

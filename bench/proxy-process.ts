@@ -1,0 +1,80 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BenchOptions } from './options';
+import { proxyPort, spawnPinned, type ChildProcesses, type Pinned } from './processes';
+import { ProcStats } from './proc-stats';
+
+export interface ProxyProcess {
+  port: number;
+  process: Pinned;
+  stats: ProcStats;
+}
+
+/**
+ * Runs the production entry (node dist/src/main.js) pinned to its own CPU,
+ * configured by environment like a deployment, with one Triton server.
+ * Resolves once /v2/health/ready answers 200.
+ */
+export async function startProxyProcess(
+  backendAddress: string,
+  options: BenchOptions,
+  distDir: string,
+  label: string,
+  children: ChildProcesses,
+): Promise<ProxyProcess> {
+  const nodeArgs: string[] = [...options.proxyNodeFlags];
+  if (options.cpuProfDir) {
+    mkdirSync(options.cpuProfDir, { recursive: true });
+    nodeArgs.push(
+      '--cpu-prof',
+      '--cpu-prof-dir',
+      options.cpuProfDir,
+      '--cpu-prof-name',
+      `proxy-${label}-${Date.now()}.cpuprofile`,
+    );
+  }
+  const { process: proc, value } = await spawnPinned(
+    {
+      name: 'proxy',
+      cpus: options.proxyCpus,
+      command: process.execPath,
+      args: [...nodeArgs, join(distDir, 'src', 'main.js')],
+      env: {
+        ...process.env,
+        PORT: '0',
+        HOST: '127.0.0.1',
+        TRITON_SERVERS: `bench=${backendAddress}`,
+        LOG_LEVEL: 'info',
+        LOG_FORMAT: 'json',
+        // Each proxy process starts from nothing: no Redis, no demo backend.
+        REDIS_URL: '',
+        DEMO_BACKEND: 'false',
+        // Stop at once when the bench is done (a CPU profile is written at exit).
+        SHUTDOWN_DELAY_MS: '0',
+        SHUTDOWN_GRACE_MS: '2000',
+      },
+      ready: proxyPort,
+      timeoutMs: 30_000,
+    },
+    children,
+  );
+  const port = Number(value);
+  await waitReady(port, 20_000, proc);
+  return { port, process: proc, stats: new ProcStats(proc.pid) };
+}
+
+async function waitReady(port: number, timeoutMs: number, proc: Pinned): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/v2/health/ready`);
+      await res.arrayBuffer();
+      if (res.status === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > until)
+      throw new Error(`proxy on port ${port} not ready within ${timeoutMs} ms:\n${proc.tail()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
