@@ -1,3 +1,5 @@
+// First import: V8 flags must be set before the other modules allocate.
+import './v8-flags';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './observability';
 import { startProxy, type Proxy } from './proxy';

@@ -129,6 +129,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       flowControlWindowBytes: t.flowControlWindowBytes,
       connectTimeoutMs: t.connectTimeoutMs,
       channelsPerServer: t.channelsPerServer,
+      inferTransport: t.inferTransport,
     },
     breaker: config.breaker,
     healthIntervalMs: t.healthIntervalMs,

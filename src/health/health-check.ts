@@ -28,6 +28,7 @@ async function checkServer(
       flowControlWindowBytes: t.flowControlWindowBytes,
       connectTimeoutMs: t.connectTimeoutMs,
       channelsPerServer: 1,
+      inferTransport: t.inferTransport,
     },
     server.tls,
   );

@@ -15,7 +15,8 @@ export function grpcStatusName(code: number): string {
 // that is a fact about the model on that server, not about the server's health.
 const MODEL_NOT_READY_TEXT = /model|version/i;
 // grpc-js reports its own message size limit as RESOURCE_EXHAUSTED.
-const MESSAGE_TOO_LARGE_TEXT = /message larger than max|message (size )?exceeds maximum|too large/i;
+const MESSAGE_TOO_LARGE_TEXT =
+  /message larger than max|message (size )?exceeds maximum|too large|size larger than/i;
 // Triton answers a full scheduler queue (max_queue_size) with UNAVAILABLE
 // "Exceeds maximum queue size": the server is busy, not broken. Counting it
 // as a fault would open the breakers of a whole fleet under a load spike.
