@@ -1,7 +1,13 @@
 import type { InferRequestedOutput, ModelInferRequest, Parameters } from '../../protocol';
 import { decodeParameterEntry, parametersSize, writeParameters } from './parameters';
 import { ProtoReader, WIRE_LENGTH_DELIMITED, asBuffer } from './proto-reader';
-import { ProtoWriter, stringSize, varint32Size, writeMessage } from './proto-writer';
+import {
+  ProtoWriter,
+  stringSize,
+  varint32Size,
+  writeMessage,
+  writeStringField,
+} from './proto-writer';
 import {
   type TensorMetadata,
   decodeRequestedOutput,
@@ -65,18 +71,9 @@ function encodeRequest(msg: ModelInferRequest, prefix: number): Buffer {
 }
 
 function writeRequest(w: ProtoWriter, msg: ModelInferRequest): void {
-  if (msg.modelName.length > 0) {
-    w.uint32(MODEL_NAME);
-    w.string(msg.modelName);
-  }
-  if (msg.modelVersion.length > 0) {
-    w.uint32(MODEL_VERSION);
-    w.string(msg.modelVersion);
-  }
-  if (msg.id.length > 0) {
-    w.uint32(ID);
-    w.string(msg.id);
-  }
+  writeStringField(w, MODEL_NAME, msg.modelName);
+  writeStringField(w, MODEL_VERSION, msg.modelVersion);
+  writeStringField(w, ID, msg.id);
   writeParameters(w, PARAMETERS, msg.parameters);
   for (const input of msg.inputs) writeTensor(w, INPUTS, input);
   for (const output of msg.outputs) writeRequestedOutput(w, OUTPUTS, output);

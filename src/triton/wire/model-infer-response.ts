@@ -1,7 +1,13 @@
 import type { ModelInferResponse, Parameters } from '../../protocol';
 import { decodeParameterEntry, parametersSize, writeParameters } from './parameters';
 import { ProtoReader, WIRE_LENGTH_DELIMITED, asBuffer } from './proto-reader';
-import { ProtoWriter, stringSize, varint32Size, writeMessage } from './proto-writer';
+import {
+  ProtoWriter,
+  stringSize,
+  varint32Size,
+  writeMessage,
+  writeStringField,
+} from './proto-writer';
 import { type TensorMetadata, decodeTensor, tensorFieldSize, writeTensor } from './tensors';
 import { type ContentRanges, resolveTensorData } from './typed-contents';
 import { WireFormatError } from './wire-format-error';
@@ -115,18 +121,9 @@ export function responseSize(msg: ModelInferResponse, lengths: number[]): number
 }
 
 export function writeResponse(w: ProtoWriter, msg: ModelInferResponse): void {
-  if (msg.modelName.length > 0) {
-    w.uint32(MODEL_NAME);
-    w.string(msg.modelName);
-  }
-  if (msg.modelVersion.length > 0) {
-    w.uint32(MODEL_VERSION);
-    w.string(msg.modelVersion);
-  }
-  if (msg.id.length > 0) {
-    w.uint32(ID);
-    w.string(msg.id);
-  }
+  writeStringField(w, MODEL_NAME, msg.modelName);
+  writeStringField(w, MODEL_VERSION, msg.modelVersion);
+  writeStringField(w, ID, msg.id);
   writeParameters(w, PARAMETERS, msg.parameters);
   for (const output of msg.outputs) writeTensor(w, OUTPUTS, output);
   for (const raw of msg.rawOutputContents) {

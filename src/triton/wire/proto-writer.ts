@@ -174,3 +174,10 @@ export function writeMessage(
   }
   return buf;
 }
+
+/** A proto3 string field: absent when empty, as every encoder writes it. */
+export function writeStringField(w: ProtoWriter, tag: number, value: string): void {
+  if (value.length === 0) return;
+  w.uint32(tag);
+  w.string(value);
+}
