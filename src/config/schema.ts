@@ -87,7 +87,7 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           env: 'TRITON_CONTROL_TIMEOUT_MS',
         },
         connectTimeoutMs: {
-          doc: 'How long a connection attempt to a server may take.',
+          doc: 'How long a connection attempt of the http2 ModelInfer transport may take (grpc-js calls are bounded by their deadlines instead).',
           format: 'nat',
           default: 5000,
           env: 'TRITON_CONNECT_TIMEOUT_MS',
