@@ -1,7 +1,7 @@
 import { Router as ExpressRouter, type Request, type Response } from 'express';
 import { invalidRequest, toProxyError } from '../../errors';
 import { readBinaryHeaderLength } from '../../codec';
-import type { ControlService, InferService } from '../../inference';
+import type { CallMeta, ControlService, InferService } from '../../inference';
 import { isClientGoneError } from '../../admission';
 import { parseJsonObject, readBody } from '../body';
 import { requestIdOf, requestTimeoutOf, traceOf } from '../context';
@@ -108,46 +108,45 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
     ),
   );
 
-  const stats: Handler = async (req, res, meta) =>
-    sendJson(
-      res,
-      200,
-      await deps.control.modelStatistics(param(req, 'model'), param(req, 'version'), meta),
-      meta.requestId,
-    );
-  router.get('/v2/models/stats', handle(stats));
-  router.get('/v2/models/:model/stats', handle(stats));
-  router.get('/v2/models/:model/versions/:version/stats', handle(stats));
+  // GET routes that answer one model's JSON, unversioned and versioned.
+  type ModelQuery = (model: string, version: string, meta: CallMeta) => Promise<unknown>;
+  const modelJson =
+    (query: ModelQuery): Handler =>
+    async (req, res, meta) =>
+      sendJson(
+        res,
+        200,
+        await query(param(req, 'model'), param(req, 'version'), meta),
+        meta.requestId,
+      );
+  const modelRoutes = (suffix: string, handler: Handler) => {
+    router.get(`/v2/models/:model${suffix}`, handle(handler));
+    router.get(`/v2/models/:model/versions/:version${suffix}`, handle(handler));
+  };
 
-  const metadata: Handler = async (req, res, meta) =>
-    sendJson(
-      res,
-      200,
-      await deps.control.modelMetadata(param(req, 'model'), param(req, 'version'), meta),
-      meta.requestId,
-    );
-  router.get('/v2/models/:model', handle(metadata));
-  router.get('/v2/models/:model/versions/:version', handle(metadata));
-
-  const ready: Handler = async (req, res, meta) => {
+  router.get(
+    '/v2/models/stats',
+    handle(modelJson((m, v, meta) => deps.control.modelStatistics(m, v, meta))),
+  );
+  modelRoutes(
+    '/stats',
+    modelJson((m, v, meta) => deps.control.modelStatistics(m, v, meta)),
+  );
+  modelRoutes(
+    '',
+    modelJson((m, v, meta) => deps.control.modelMetadata(m, v, meta)),
+  );
+  modelRoutes(
+    '/config',
+    modelJson((m, v, meta) => deps.control.modelConfig(m, v, meta)),
+  );
+  modelRoutes('/ready', async (req, res, meta) => {
     if (await deps.control.modelReady(param(req, 'model'), param(req, 'version'), meta)) {
       sendEmpty(res, 200, meta.requestId);
     } else {
       sendError(res, invalidRequest('Model version not ready'), meta.requestId);
     }
-  };
-  router.get('/v2/models/:model/ready', handle(ready));
-  router.get('/v2/models/:model/versions/:version/ready', handle(ready));
-
-  const config: Handler = async (req, res, meta) =>
-    sendJson(
-      res,
-      200,
-      await deps.control.modelConfig(param(req, 'model'), param(req, 'version'), meta),
-      meta.requestId,
-    );
-  router.get('/v2/models/:model/config', handle(config));
-  router.get('/v2/models/:model/versions/:version/config', handle(config));
+  });
 
   router.post(
     '/v2/repository/index',
