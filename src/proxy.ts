@@ -230,7 +230,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
         load: async (server, model, _version, context) => {
           const upstream = fleet.get(server);
           if (!upstream) throw new Error(`server '${server}' is gone`);
-          await upstream.call(
+          await upstream.repositoryCall(
             'RepositoryModelLoad',
             { repository_name: '', model_name: model, parameters: {} },
             { deadline: Date.now() + config.state.loadTimeoutMs, signal: context.signal },

@@ -58,6 +58,8 @@ class Waiter implements ListNode<Waiter> {
     readonly bytes: number,
     readonly enqueuedAt: number,
     readonly signal: AbortSignal | undefined,
+    /** The request's own deadline (ms since epoch), when it ends the wait before the queue timeout. */
+    readonly deadline: number | undefined,
     readonly resolve: (permit: Permit) => void,
     readonly reject: (error: Error) => void,
   ) {}
@@ -129,9 +131,12 @@ export class AdmissionController {
    * OVERLOADED (429, Retry-After) when the model's or the global queue is full
    * or the queue wait exceeds queueTimeoutMs; PAYLOAD_TOO_LARGE (413) when
    * `bytes` alone exceeds maxInflightBytes; UPSTREAM_UNAVAILABLE (503) after
-   * stopAccepting(); ClientGoneError when `signal` aborts before admission.
+   * stopAccepting(); ClientGoneError when `signal` aborts before admission;
+   * UPSTREAM_TIMEOUT (504) when `deadline` (ms since epoch, the request's
+   * own) comes before a slot and before the queue timeout: a 429 would tell
+   * the client to retry a request whose time is already spent.
    */
-  acquire(model: string, bytes: number, signal?: AbortSignal): Promise<Permit> {
+  acquire(model: string, bytes: number, signal?: AbortSignal, deadline?: number): Promise<Permit> {
     if (!Number.isFinite(bytes) || bytes < 0) {
       return Promise.reject(new RangeError(`request bytes must be a finite number >= 0`));
     }
@@ -187,7 +192,7 @@ export class AdmissionController {
         new ProxyError('OVERLOADED', message, { retryAfterSeconds: options.retryAfterSeconds }),
       );
     }
-    return this.enqueue(state, bytes, signal);
+    return this.enqueue(state, bytes, signal, deadline);
   }
 
   /** New acquires fail with 503 from now on; queued requests are still served. */
@@ -283,13 +288,28 @@ export class AdmissionController {
     state: ModelState,
     bytes: number,
     signal: AbortSignal | undefined,
+    deadline: number | undefined,
   ): Promise<Permit> {
     return new Promise<Permit>((resolve, reject) => {
-      const waiter = new Waiter(state, bytes, performance.now(), signal, resolve, reject);
+      const untilDeadline = deadline === undefined ? Infinity : Math.max(0, deadline - Date.now());
+      const byDeadline = untilDeadline < this.options.queueTimeoutMs;
+      const waiter = new Waiter(
+        state,
+        bytes,
+        performance.now(),
+        signal,
+        byDeadline ? deadline : undefined,
+        resolve,
+        reject,
+      );
       state.queue.push(waiter);
       this.queued++;
       this.updateReady(state);
-      waiter.timer = setTimeout(this.expire, this.options.queueTimeoutMs, waiter);
+      waiter.timer = setTimeout(
+        this.expire,
+        byDeadline ? untilDeadline : this.options.queueTimeoutMs,
+        waiter,
+      );
       if (signal !== undefined) {
         waiter.onAbort = () => this.abandon(waiter);
         signal.addEventListener('abort', waiter.onAbort, { once: true });
@@ -310,6 +330,18 @@ export class AdmissionController {
 
   private readonly expire = (waiter: Waiter): void => {
     if (!waiter.listed) return;
+    if (waiter.deadline !== undefined) {
+      const waited = Math.round(performance.now() - waiter.enqueuedAt);
+      this.leaveQueue(
+        waiter,
+        'deadline',
+        new ProxyError(
+          'UPSTREAM_TIMEOUT',
+          `request for model '${waiter.state.name}' reached its deadline after waiting ${waited} ms for an admission slot`,
+        ),
+      );
+      return;
+    }
     this.leaveQueue(
       waiter,
       'queue_timeout',

@@ -1,5 +1,5 @@
 export type AdmissionRejectReason =
-  'queue_full' | 'queue_timeout' | 'bytes' | 'client_gone' | 'shutting_down';
+  'queue_full' | 'queue_timeout' | 'deadline' | 'bytes' | 'client_gone' | 'shutting_down';
 
 export interface ModelLimits {
   /** Requests of this model in flight to Triton at once. */

@@ -5,8 +5,8 @@ const CLIENT_GONE = Symbol.for('triton-proxy.ClientGoneError');
 
 /**
  * The client went away (its AbortSignal fired) while its request waited for
- * admission. It is a ProxyError so generic error handling passes it through
- * untouched; the status follows Triton, which answers CANCELLED with 400.
+ * admission. It is a ProxyError (CLIENT_CLOSED, 499 in logs and metrics) so
+ * generic error handling passes it through untouched.
  * Nobody is left to read the response, so callers mostly want to recognise it
  * (isClientGoneError) to skip the response and count it as client-gone.
  */
@@ -15,7 +15,7 @@ export class ClientGoneError extends ProxyError {
 
   constructor(model: string, cause?: unknown) {
     super(
-      'INVALID_REQUEST',
+      'CLIENT_CLOSED',
       `client cancelled the request for model '${model}' while it was queued`,
       {
         cause,

@@ -12,6 +12,8 @@ export const ERROR_CODES = {
   OVERLOADED: { status: 429, retryable: true },
   UPSTREAM_UNAVAILABLE: { status: 503, retryable: true },
   UPSTREAM_TIMEOUT: { status: 504, retryable: false },
+  /** The client went away; nothing is sent, 499 is what logs and metrics show. */
+  CLIENT_CLOSED: { status: 499, retryable: false },
   UNSUPPORTED: { status: 501, retryable: false },
   INTERNAL: { status: 500, retryable: false },
 } as const;

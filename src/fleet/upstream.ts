@@ -69,7 +69,10 @@ export class Upstream implements BalancedServer {
   }
 
   infer(request: ModelInferRequest, ctx: CallContext): Promise<ModelInferResponse> {
-    return this.track(() => this.client.modelInfer(request, { ...ctx, open: this.openCalls }));
+    return this.track(
+      () => this.client.modelInfer(request, { ...ctx, open: this.openCalls }),
+      ctx.signal,
+    );
   }
 
   /**
@@ -94,23 +97,45 @@ export class Upstream implements BalancedServer {
     request: Record<string, unknown>,
     ctx: CallContext,
   ): Promise<Res> {
-    return this.track(() => this.client.call<Res>(method, request, ctx));
+    return this.track(() => this.client.call<Res>(method, request, ctx), ctx.signal);
   }
 
-  private async track<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Repository control (load, unload) with the same error mapping, outside
+   * the breaker: a model that fails to load (Triton INTERNAL) says nothing
+   * about whether this server answers inference, and must not open the
+   * circuit for every other model it serves.
+   */
+  repositoryCall<Res = Record<string, unknown>>(
+    method: 'RepositoryModelLoad' | 'RepositoryModelUnload',
+    request: Record<string, unknown>,
+    ctx: CallContext,
+  ): Promise<Res> {
+    const abandonments = this.abandonments;
+    return this.client.call<Res>(method, request, ctx).catch((err: unknown) => {
+      throw this.mapError(err, abandonments !== this.abandonments, ctx.signal);
+    });
+  }
+
+  private async track<T>(fn: () => Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     this.outstanding++;
     const start = performance.now();
     const abandonments = this.abandonments;
     try {
       const result = await this.breaker.execute(() =>
         fn().catch((err: unknown) => {
-          throw this.mapError(err, abandonments !== this.abandonments);
+          throw this.mapError(err, abandonments !== this.abandonments, signal);
         }),
       );
       this.okAttempts.inc();
       return result;
     } catch (err) {
       const e = err as ProxyError;
+      if (e.code === 'CLIENT_CLOSED') {
+        // The caller left: an attempt that says nothing about this server.
+        this.metrics.upstreamAttempts.labels(this.name, 'client_closed').inc();
+        throw err;
+      }
       const code = e.grpcCode === undefined ? e.code : grpcStatusName(e.grpcCode);
       this.metrics.upstreamAttempts.labels(this.name, code).inc();
       this.metrics.upstreamErrors.labels(this.name, code).inc();
@@ -125,8 +150,18 @@ export class Upstream implements BalancedServer {
     }
   }
 
-  private mapError(err: unknown, abandonedSince: boolean): ProxyError {
+  private mapError(
+    err: unknown,
+    abandonedSince: boolean,
+    signal: AbortSignal | undefined,
+  ): ProxyError {
     if (isProxyError(err)) return err;
+    if (signal?.aborted && (err as ServiceError).code === GrpcStatus.CANCELLED) {
+      return new ProxyError('CLIENT_CLOSED', `the caller cancelled the call to '${this.name}'`, {
+        server: this.name,
+        cause: err,
+      });
+    }
     if (abandonedSince && (err as ServiceError).code === GrpcStatus.CANCELLED) {
       return new ProxyError(
         'UPSTREAM_UNAVAILABLE',

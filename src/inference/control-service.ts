@@ -216,7 +216,7 @@ export class ControlService {
     const { state } = this.deps;
     await state.markStatus(server.name, model, '', 'LOADING', 'load requested through the proxy');
     try {
-      await server.call(
+      await server.repositoryCall(
         'RepositoryModelLoad',
         { repository_name: '', model_name: model, parameters },
         this.ctx(meta, this.deps.loadTimeoutMs),
@@ -263,7 +263,7 @@ export class ControlService {
           'UNLOADING',
           'unload requested through the proxy',
         );
-        await s.call(
+        await s.repositoryCall(
           'RepositoryModelUnload',
           { repository_name: '', model_name: model, parameters },
           this.ctx(meta, this.deps.loadTimeoutMs),

@@ -68,6 +68,13 @@ function tritonVersion(version: string): string {
   return String(parsed);
 }
 
+function clientClosed(model: string, cause: unknown): ProxyError {
+  if (isProxyError(cause) && cause.code === 'CLIENT_CLOSED') return cause;
+  return new ProxyError('CLIENT_CLOSED', `client closed the request for model '${model}'`, {
+    cause,
+  });
+}
+
 function sequenceIdOf(request: ModelInferRequest): string | undefined {
   const id: ParameterValue | undefined = request.parameters.sequence_id;
   if (id === undefined || id === 0 || id === '' || id === 0n || typeof id === 'boolean')
@@ -118,7 +125,12 @@ export class InferService {
       this.stage.parse.observe((t1 - started) / 1000);
 
       const deadline = Date.now() + this.timeoutMs(request, call.timeoutMs);
-      const permit = await this.deps.admission.acquire(call.model, call.body.length, call.signal);
+      const permit = await this.deps.admission.acquire(
+        call.model,
+        call.body.length,
+        call.signal,
+        deadline,
+      );
       const t2 = performance.now();
       this.stage.queue.observe((t2 - t1) / 1000);
       let response: ModelInferResponse;
@@ -136,8 +148,10 @@ export class InferService {
       this.deps.metrics.responseBytes.observe(encoded.byteLength);
       return encoded;
     } catch (err) {
-      const e = toProxyError(err);
-      outcome = e.code;
+      // Whatever the attempt saw last (CANCELLED, an abort reason), a request
+      // whose client left is the client's doing and is counted as such.
+      const e = call.signal.aborted ? clientClosed(call.model, err) : toProxyError(err);
+      outcome = e.code === 'CLIENT_CLOSED' ? 'client_closed' : e.code;
       throw e;
     } finally {
       this.duration(modelLabel, outcome).observe((performance.now() - started) / 1000);

@@ -82,7 +82,7 @@ export class Metrics {
   });
   readonly upstreamAttempts = new Counter({
     name: `${METRIC_PREFIX}upstream_attempts_total`,
-    help: 'Calls to Triton servers, by server and outcome (ok or a gRPC status name).',
+    help: 'Calls to Triton servers, by server and outcome (ok, client_closed, or a gRPC status name).',
     labelNames: ['server', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -21,6 +21,11 @@ const MESSAGE_TOO_LARGE_TEXT =
 // "Exceeds maximum queue size": the server is busy, not broken. Counting it
 // as a fault would open the breakers of a whole fleet under a load spike.
 const QUEUE_FULL_TEXT = /exceeds maximum queue size|queue (is )?full/i;
+// Triton rejects a request that waited in its scheduler queue longer than the
+// model's queue policy allows (or than the request's own `timeout`) with
+// UNAVAILABLE "Request timeout expired". The request's time is spent, and the
+// server is working as configured: a 504, never retried, never a fault.
+const QUEUE_TIMEOUT_TEXT = /request timeout expired/i;
 
 interface Mapping {
   code: ErrorCode;
@@ -34,8 +39,13 @@ function classify(code: number, details: string): Mapping {
     case GrpcStatus.ALREADY_EXISTS:
     case GrpcStatus.FAILED_PRECONDITION:
     case GrpcStatus.OUT_OF_RANGE:
-    case GrpcStatus.CANCELLED:
       return { code: 'INVALID_REQUEST', serverFault: false };
+    case GrpcStatus.CANCELLED:
+      // Our own cancellations (client gone, call taken back) are recognised by
+      // the caller before this; a CANCELLED left over came from Triton (it
+      // cancels work when it shuts down or drops a stream). Another server
+      // can take the request, and a fault of this one it is not.
+      return { code: 'UPSTREAM_UNAVAILABLE', serverFault: false };
     case GrpcStatus.NOT_FOUND:
       return { code: 'MODEL_NOT_FOUND', serverFault: false };
     case GrpcStatus.UNAUTHENTICATED:
@@ -52,6 +62,7 @@ function classify(code: number, details: string): Mapping {
       return { code: 'UPSTREAM_TIMEOUT', serverFault: true };
     case GrpcStatus.UNAVAILABLE:
       if (QUEUE_FULL_TEXT.test(details)) return { code: 'OVERLOADED', serverFault: false };
+      if (QUEUE_TIMEOUT_TEXT.test(details)) return { code: 'UPSTREAM_TIMEOUT', serverFault: false };
       return MODEL_NOT_READY_TEXT.test(details) &&
         !/connect|socket|connection|transport|No connection/i.test(details)
         ? { code: 'MODEL_NOT_READY', serverFault: false }
@@ -85,10 +96,16 @@ export function mapGrpcError(
   let message: string;
   switch (m.code) {
     case 'UPSTREAM_UNAVAILABLE':
-      message = `Triton server '${server}' is unavailable`;
+      message =
+        code === GrpcStatus.CANCELLED
+          ? `Triton server '${server}' cancelled the request`
+          : `Triton server '${server}' is unavailable`;
       break;
     case 'UPSTREAM_TIMEOUT':
-      message = `Triton server '${server}' did not answer before the deadline`;
+      message =
+        code === GrpcStatus.UNAVAILABLE
+          ? `Triton server '${server}' timed the request out in its queue: ${details}`
+          : `Triton server '${server}' did not answer before the deadline`;
       break;
     case 'INTERNAL':
       message =

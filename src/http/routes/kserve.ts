@@ -53,6 +53,8 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
       fn(req, res, meta).catch((err: unknown) => {
         if (isClientGoneError(err) || res.destroyed) return;
         const e = toProxyError(err);
+        // Nobody is left to read an answer.
+        if (e.code === 'CLIENT_CLOSED') return;
         deps.errors.report(e, { requestId, path: req.path, traceId: trace?.traceId });
         sendError(res, e, requestId);
       });

@@ -99,6 +99,22 @@ const CASES: Case[] = [
     message: /not at ready state/,
   },
   {
+    grpc: 'UNAVAILABLE',
+    details: 'Request timeout expired',
+    http: 504,
+    code: 'UPSTREAM_TIMEOUT',
+    retryAfter: false,
+    message: /^Triton server 't0' timed the request out in its queue: Request timeout expired$/,
+  },
+  {
+    grpc: 'CANCELLED',
+    details: 'Cancelled',
+    http: 503,
+    code: 'UPSTREAM_UNAVAILABLE',
+    retryAfter: true,
+    message: /^Triton server 't0' cancelled the request$/,
+  },
+  {
     grpc: 'DEADLINE_EXCEEDED',
     details: 'Deadline Exceeded',
     http: 504,

@@ -201,6 +201,47 @@ describe('fleet retries, budget and error mapping (fake Tritons over real gRPC)'
     });
   });
 
+  describe("Triton's queue timeout and cancellations", () => {
+    it("answers Triton's queue timeout ('Request timeout expired') with 504 after one call, without retrying or opening the breaker", async () => {
+      const { url, proxy: p } = await start(2, { BREAKER_VOLUME_THRESHOLD: '2' });
+      for (const f of fakes) {
+        f.failAlways({
+          code: status.UNAVAILABLE,
+          rpc: 'ModelInfer',
+          details: 'Request timeout expired',
+        });
+      }
+      for (let i = 0; i < 6; i++) {
+        const before = inferCalls(fakes);
+        const res = await postJson(inferUrl(url), BODY);
+        assert.equal(res.status, 504, JSON.stringify(res.json));
+        assertErrorBody(res.json, 'UPSTREAM_TIMEOUT');
+        assert.equal(inferCalls(fakes) - before, 1, 'the time is spent: not retried');
+      }
+      assert.ok(
+        p.fleet.servers.every((s) => s.breaker.state === 'closed' && s.available),
+        'a server enforcing its queue policy is not at fault',
+      );
+      assert.equal(await scrapeMetric(url, 'triton_proxy_retries_total'), 0);
+    });
+
+    it('retries a request Triton cancelled on another server, without counting it against the first', async () => {
+      const { url, proxy: p } = await start(2, { BREAKER_VOLUME_THRESHOLD: '2' });
+      fakes[0]!.failAlways({ code: status.CANCELLED, rpc: 'ModelInfer', details: 'Cancelled' });
+      fakes[1]!.failAlways({ code: status.CANCELLED, rpc: 'ModelInfer', details: 'Cancelled' });
+      const res = await postJson(inferUrl(url), BODY);
+      assert.equal(res.status, 503, JSON.stringify(res.json));
+      assertErrorBody(res.json, 'UPSTREAM_UNAVAILABLE');
+      assert.equal(inferCalls(fakes), 2, 'tried on the other server too');
+      fakes[1]!.clearFailures();
+      for (let i = 0; i < 6; i++) {
+        const ok = await postJson(inferUrl(url), BODY);
+        assert.equal(ok.status, 200, JSON.stringify(ok.json));
+      }
+      assert.equal(p.fleet.get('t0')!.breaker.state, 'closed');
+    });
+  });
+
   describe('client errors', () => {
     it('passes INVALID_ARGUMENT through as 400 after exactly one call, without opening breakers', async () => {
       const { url, proxy: p } = await start(3);

@@ -111,6 +111,35 @@ describe('admission control through the running proxy (slow fake Triton)', () =>
     assert.equal((await gauges(url)).rejections('queue_timeout'), 1);
   });
 
+  it('answers 504 at the request deadline, not 429 at the queue timeout, when the deadline comes first', async () => {
+    slowInfer(1500);
+    const { url, proxy: p } = await start({
+      MODEL_MAX_INFLIGHT: '1',
+      MODEL_MAX_QUEUE: '4',
+      QUEUE_TIMEOUT_MS: '5000',
+    });
+    const first = infer(url);
+    await waitFor(() => p.admission.stats().inflight === 1, 2000, 'first request in flight');
+    const second = await infer(url, { headers: { 'x-request-timeout-ms': '300' } });
+
+    assert.equal(second.status, 504, second.body);
+    assert.equal(second.retryAfter, null, 'the time is spent: no invitation to retry');
+    const body = JSON.parse(second.body) as Record<string, unknown>;
+    assert.equal(body.code, 'UPSTREAM_TIMEOUT');
+    assert.match(body.error as string, /deadline/);
+    // Bounds are generous for a loaded 2-core machine; the point is 0.3 s, not 5 s.
+    assert.ok(second.ms >= 280 && second.ms < 2500, `answered after ${second.ms.toFixed(0)} ms`);
+    assert.equal(
+      fake.callCount('ModelInfer', 'simple'),
+      1,
+      'the expired request never went upstream',
+    );
+    assert.equal((await first).status, 200);
+    const g = await gauges(url);
+    assert.equal(g.rejections('deadline'), 1);
+    assert.equal(g.rejections('queue_timeout'), 0);
+  });
+
   it('frees the queue slot of a client that disconnects while queued, so the next request takes it', async () => {
     slowInfer(600);
     const { url, proxy: p } = await start({
@@ -157,10 +186,27 @@ describe('admission control through the running proxy (slow fake Triton)', () =>
     await waitFor(async () => (await gauges(url)).inflight === 0, 300, 'in-flight gauge at 0');
     const releasedMs = performance.now() - abortedAt;
     const m = await scrape(url);
+    // The client's doing, not the server's: counted as client_closed and never as a server error.
     assert.equal(
-      valueOf(m, 'triton_proxy_upstream_attempts_total', { server: 't0', outcome: 'CANCELLED' }),
+      valueOf(m, 'triton_proxy_upstream_attempts_total', {
+        server: 't0',
+        outcome: 'client_closed',
+      }),
       1,
     );
+    assert.equal(
+      valueOf(m, 'triton_proxy_upstream_attempts_total', { server: 't0', outcome: 'CANCELLED' }),
+      0,
+    );
+    assert.equal(valueOf(m, 'triton_proxy_upstream_errors_total', { server: 't0' }), 0);
+    assert.equal(
+      valueOf(m, 'triton_proxy_request_duration_seconds_count', {
+        model: 'simple',
+        outcome: 'client_closed',
+      }),
+      1,
+    );
+    assert.equal(p.fleet.get('t0')!.breaker.state, 'closed');
 
     console.log(`      in-flight slot released ${releasedMs.toFixed(0)} ms after the disconnect`);
   });

@@ -140,6 +140,45 @@ describe('AdmissionController', () => {
       assert.equal(admission.stats().inflight, 0);
     });
 
+    it("rejects with 504 at the request's own deadline when it comes before the queue timeout", async () => {
+      const rejects: AdmissionRejectReason[] = [];
+      const admission = controller({
+        maxInflight: 1,
+        queueTimeoutMs: 10_000,
+        hooks: { onReject: (reason) => rejects.push(reason) },
+      });
+      const holder = await admission.acquire('m', 0);
+      const started = performance.now();
+      const error = asProxyError(
+        await admission.acquire('m', 0, undefined, Date.now() + 40).catch((e: unknown) => e),
+      );
+      const waited = performance.now() - started;
+
+      assert.equal(error.code, 'UPSTREAM_TIMEOUT');
+      assert.equal(error.status, 504);
+      assert.equal(error.retryAfterSeconds, undefined);
+      assert.ok(waited >= 35 && waited < 5_000, `rejected after ${waited} ms`);
+      assert.deepEqual(rejects, ['deadline']);
+      assert.equal(admission.stats().queued, 0);
+      holder.release();
+    });
+
+    it('keeps the 429 queue timeout for a request whose deadline is later', async () => {
+      const rejects: AdmissionRejectReason[] = [];
+      const admission = controller({
+        maxInflight: 1,
+        queueTimeoutMs: 30,
+        hooks: { onReject: (reason) => rejects.push(reason) },
+      });
+      const holder = await admission.acquire('m', 0);
+      const error = asProxyError(
+        await admission.acquire('m', 0, undefined, Date.now() + 60_000).catch((e: unknown) => e),
+      );
+      assert.equal(error.code, 'OVERLOADED');
+      assert.deepEqual(rejects, ['queue_timeout']);
+      holder.release();
+    });
+
     it('does not time out a request that is admitted before its deadline', async () => {
       const admission = controller({ maxInflight: 1, queueTimeoutMs: 60 });
       const holder = await admission.acquire('m', 0);
