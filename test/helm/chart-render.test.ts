@@ -263,19 +263,20 @@ describe('helm chart triton-proxy', function () {
       assert.ok(at(hpa, 'spec', 'behavior', 'scaleDown'), 'scale-down behavior is set');
     });
 
-    it('adds a CPU utilisation metric to the HPA only when asked', function () {
-      const withCpu = findObject(rendered.get('ci/hpa-values.yaml')!, 'HorizontalPodAutoscaler');
+    it('leaves the CPU metric off by default and adds it when metrics-server is declared present', function () {
       const metricTypes = (o: K8sObject): unknown[] =>
         (at(o, 'spec', 'metrics') as Array<Record<string, unknown>>).map((m) => m.type);
-      assert.deepEqual(metricTypes(withCpu), ['Pods', 'Resource']);
-      const withoutCpu = findObject(
+      // Without metrics-server an HPA with a CPU metric never scales down, so it is opt-in.
+      const byDefault = findObject(rendered.get('ci/hpa-values.yaml')!, 'HorizontalPodAutoscaler');
+      assert.deepEqual(metricTypes(byDefault), ['Pods']);
+      const withCpu = findObject(
         render(helm, {
           valuesFiles: ['ci/hpa-values.yaml'],
-          set: { 'autoscaling.cpu.enabled': false },
+          set: { 'autoscaling.cpu.enabled': true },
         }),
         'HorizontalPodAutoscaler',
       );
-      assert.deepEqual(metricTypes(withoutCpu), ['Pods']);
+      assert.deepEqual(metricTypes(withCpu), ['Pods', 'Resource']);
     });
 
     it('queries the release total queue depth in the KEDA prometheus trigger, averaged per pod', function () {
@@ -313,6 +314,28 @@ describe('helm chart triton-proxy', function () {
       });
       assert.equal(run.ok, false);
       assert.match(run.stderr, /mutually exclusive/);
+    });
+  });
+
+  describe('PriorityClass', function () {
+    it('creates the PriorityClass the pods name when asked to', function () {
+      const objects = rendered.get('ci/full-values.yaml')!;
+      const priorityClass = findObject(objects, 'PriorityClass');
+      assert.equal(priorityClass.metadata.name, podSpec(objects).priorityClassName);
+      assert.equal(at(priorityClass, 'value'), 1000000);
+      assert.equal(at(priorityClass, 'globalDefault'), false);
+    });
+
+    it('names an existing PriorityClass without creating one by default', function () {
+      const objects = render(helm, { set: { priorityClassName: 'cluster-owned' } });
+      assert.equal(podSpec(objects).priorityClassName, 'cluster-owned');
+      assert.equal(findObjects(objects, 'PriorityClass').length, 0);
+    });
+
+    it('fails rendering when asked to create a PriorityClass without a name', function () {
+      const run = helmTemplate(helm, { set: { 'priorityClass.create': true } });
+      assert.equal(run.ok, false);
+      assert.match(run.stderr, /priorityClassName is required/);
     });
   });
 

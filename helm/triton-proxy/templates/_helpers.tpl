@@ -225,6 +225,9 @@ which every install renders, so a bad combination fails `helm install` before an
 {{- fail "set either externalRedis.password or externalRedis.existingSecret, not both" }}
 {{- end }}
 {{- end }}
+{{- if and $v.priorityClass.create (not $v.priorityClassName) }}
+{{- fail "priorityClassName is required when priorityClass.create is true (it names the PriorityClass the chart creates)" }}
+{{- end }}
 {{- if and $v.auth.apiKeys $v.auth.existingSecret }}
 {{- fail "set either auth.apiKeys or auth.existingSecret, not both" }}
 {{- end }}
