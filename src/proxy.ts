@@ -23,6 +23,7 @@ import {
 import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
 import { ControlService, InferService } from './inference';
+import { MemoryTier, ModelPolicies, ResponseCache, type CacheHooks } from './cache';
 import { createApp, ErrorReporter } from './http';
 
 export const PROXY_VERSION = '0.1.0';
@@ -66,6 +67,32 @@ function stateMetrics(metrics: Metrics): ModelStateMetrics {
     },
     onLoad: (result) => metrics.modelLoads.labels(result).inc(),
   };
+}
+
+function cacheHooks(metrics: Metrics): CacheHooks {
+  // Models reach the cache only after the fleet knew them or they matched a glob: keep labels bounded.
+  const label = (model: string) => metrics.models.forUntrusted(model);
+  return {
+    onRequest: (model, result) => metrics.cacheRequests.labels(label(model), result).inc(),
+    onCoalesced: (model) => metrics.cacheCoalesced.labels(label(model)).inc(),
+    onInvalidation: () => metrics.cacheInvalidations.inc(),
+  };
+}
+
+function createCache(config: Config, state: ModelStateStore, metrics: Metrics): ResponseCache {
+  const c = config.cache;
+  const memory = new MemoryTier({
+    maxBytes: c.maxBytes,
+    maxEntryBytes: c.maxEntryBytes,
+    onEvict: () => metrics.cacheEvictions.inc(),
+  });
+  metrics.setCacheBytesSource('memory', () => memory.bytes);
+  return new ResponseCache({
+    policies: new ModelPolicies(c.models, c.coalesceModels),
+    memory,
+    state,
+    hooks: cacheHooks(metrics),
+  });
 }
 
 function createStore(config: Config, logger: Logger, metrics: Metrics): ModelStateStore {
@@ -239,8 +266,11 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       })
     : undefined;
 
+  const cache = createCache(config, state, metrics);
+  closers.push(() => cache.close());
   const retryAfterSeconds = a.retryAfterSeconds;
   const infer = new InferService({
+    cache,
     router,
     servers: fleet,
     admission,

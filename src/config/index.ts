@@ -3,3 +3,5 @@ export type { Config, LoadConfigOptions } from './load';
 export { buildSchema } from './schema';
 export { parseServerList, ServerListError } from './servers';
 export type { TritonServerConfig, TlsConfig } from './servers';
+export { parseModelGlobs, parseDuration, COALESCE_CACHED_MODELS } from './model-globs';
+export type { ModelGlob } from './model-globs';

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import yaml from 'js-yaml';
 import { buildSchema } from './schema';
+import { parseCoalesceModels, parseModelGlobs, type ModelGlob } from './model-globs';
 import {
   normalizeServerObjects,
   parseModelLimits,
@@ -15,7 +16,11 @@ convict.addParser({ extension: ['yml', 'yaml'], parse: (text: string) => yaml.lo
 
 type Raw = ReturnType<ReturnType<typeof buildSchema>['getProperties']>;
 
-export type Config = Omit<Raw, 'triton' | 'admission' | 'replicaId'> & {
+export type Config = Omit<Raw, 'triton' | 'admission' | 'replicaId' | 'cache'> & {
+  cache: Omit<Raw['cache'], 'models' | 'coalesceModels'> & {
+    models: ModelGlob[];
+    coalesceModels: ModelGlob[];
+  };
   triton: Omit<Raw['triton'], 'servers'> & { servers: TritonServerConfig[] };
   admission: Omit<Raw['admission'], 'modelLimits'> & {
     modelLimits: Record<string, { maxInflight: number; maxQueue: number }>;
@@ -109,10 +114,43 @@ function finish(raw: Raw, env: NodeJS.ProcessEnv, allowNoServers: boolean): Conf
   const replicaId = raw.replicaId || `${env.HOSTNAME ?? hostname()}-${process.pid}`;
   return {
     ...raw,
+    cache: cacheSettings(raw),
     triton: { ...raw.triton, servers },
     admission: { ...raw.admission, modelLimits },
     replicaId,
   };
+}
+
+function cacheSettings(raw: Raw): Config['cache'] {
+  let models: ModelGlob[];
+  let coalesceModels: ModelGlob[];
+  try {
+    models = parseModelGlobs(raw.cache.models, 'CACHE_MODELS', { ttl: 'required' });
+  } catch (err) {
+    throw new ConfigError(`cache.models (CACHE_MODELS): ${(err as Error).message}`);
+  }
+  try {
+    coalesceModels = parseCoalesceModels(raw.cache.coalesceModels, models);
+  } catch (err) {
+    throw new ConfigError(`cache.coalesceModels (COALESCE_MODELS): ${(err as Error).message}`);
+  }
+  const c = raw.cache;
+  if (models.length > 0 && c.maxEntryBytes > c.maxBytes) {
+    throw new ConfigError(
+      'cache.maxEntryBytes (CACHE_MAX_ENTRY_BYTES) must not exceed cache.maxBytes (CACHE_MAX_BYTES)',
+    );
+  }
+  if (
+    c.shared &&
+    c.redisUrl === '' &&
+    raw.state.redisUrl === '' &&
+    raw.state.redisSentinels === ''
+  ) {
+    throw new ConfigError(
+      'cache.shared (CACHE_SHARED): the shared tier needs Redis; set REDIS_URL, REDIS_SENTINELS or CACHE_REDIS_URL',
+    );
+  }
+  return { ...c, models, coalesceModels };
 }
 
 interface SchemaNode {

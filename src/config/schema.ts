@@ -391,6 +391,50 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           env: 'LOAD_FAILURE_BACKOFF_MS',
         },
       },
+      cache: {
+        models: {
+          doc: 'Models whose answers are cached, `glob:ttl,...` (e.g. `embed-*:10m,classifier:30s`; ttl in ms, s, m or h). Deterministic models only; empty = nothing is cached.',
+          format: String,
+          default: '',
+          env: 'CACHE_MODELS',
+        },
+        coalesceModels: {
+          doc: 'Models whose identical in-flight requests share one upstream call: `CACHE_MODELS` (the cached models), `none`, or globs `pattern,...`.',
+          format: String,
+          default: 'CACHE_MODELS',
+          env: 'COALESCE_MODELS',
+        },
+        maxBytes: {
+          doc: 'Bytes the in-process cache may hold (least recently used answers are evicted).',
+          format: 'nat',
+          default: 256 * MiB,
+          env: 'CACHE_MAX_BYTES',
+        },
+        maxEntryBytes: {
+          doc: 'Largest answer (Triton response bytes) that is cached, in either tier.',
+          format: 'nat',
+          default: MiB,
+          env: 'CACHE_MAX_ENTRY_BYTES',
+        },
+        shared: {
+          doc: 'Share cached answers between replicas through Redis (needs REDIS_URL, REDIS_SENTINELS or CACHE_REDIS_URL).',
+          format: Boolean,
+          default: false,
+          env: 'CACHE_SHARED',
+        },
+        redisUrl: {
+          doc: "Redis for the shared cache tier (redis:// or rediss://); empty = the model state's Redis.",
+          format: String,
+          default: '',
+          env: 'CACHE_REDIS_URL',
+        },
+        redisTimeoutMs: {
+          doc: 'Longest wait for the shared cache tier on a local miss; slower or failed reads count as misses.',
+          format: 'nat',
+          default: 50,
+          env: 'CACHE_REDIS_TIMEOUT_MS',
+        },
+      },
       lifecycle: {
         shutdownDelayMs: {
           doc: 'After SIGTERM, keep serving (readiness false) this long so endpoints are removed first.',

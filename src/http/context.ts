@@ -36,3 +36,23 @@ export function requestTimeoutOf(req: IncomingMessage): number | undefined {
   }
   return ms;
 }
+
+/**
+ * The Cache-Control request directives the response cache honours: no-store
+ * (neither read nor write) and no-cache (do not read; the fresh answer
+ * refreshes the entry). `max-age=0` means the same as no-cache.
+ */
+export function cacheControlOf(req: IncomingMessage): { noStore: boolean; noCache: boolean } {
+  const value = req.headers['cache-control'];
+  if (value === undefined || value === '') return NO_DIRECTIVES;
+  let noStore = false;
+  let noCache = false;
+  for (const raw of value.split(',')) {
+    const directive = raw.trim().toLowerCase();
+    if (directive === 'no-store') noStore = true;
+    else if (directive === 'no-cache' || directive === 'max-age=0') noCache = true;
+  }
+  return { noStore, noCache };
+}
+
+const NO_DIRECTIVES = Object.freeze({ noStore: false, noCache: false });

@@ -1,5 +1,5 @@
 export { InferService } from './infer-service';
-export type { InferCall, InferServiceDeps, ModelLoader } from './infer-service';
+export type { InferCall, InferResult, InferServiceDeps, ModelLoader } from './infer-service';
 export { ControlService } from './control-service';
 export type { ControlServiceDeps, CallMeta } from './control-service';
 export { mergeIndexes, mergeModelStats } from './merge';

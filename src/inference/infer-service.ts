@@ -7,6 +7,7 @@ import { executeWithRetry, type Backoff, type RetryBudget } from '../resilience'
 import type { Upstream } from '../fleet';
 import type { ModelStateStore } from '../model-state';
 import type { Metrics } from '../observability';
+import type { CacheStatus, ResponseCache } from '../cache';
 
 export interface InferCall {
   model: string;
@@ -20,7 +21,12 @@ export interface InferCall {
   traceparent?: string;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** The caller's Cache-Control directives that matter to the response cache. */
+  cacheControl?: { noStore: boolean; noCache: boolean };
 }
+
+/** The rendered answer and how the cache obtained it (undefined: model not cached). */
+export type InferResult = EncodedInferResponse & { cacheStatus: CacheStatus | undefined };
 
 /** Waits for (or triggers) a load of a model that is ready nowhere; resolves with a server name. */
 export interface ModelLoader {
@@ -38,6 +44,7 @@ export interface InferServiceDeps {
   state: ModelStateStore;
   affinity: SequenceAffinity;
   loader: ModelLoader | undefined;
+  cache: ResponseCache;
   metrics: Metrics;
   retry: { maxAttempts: number; backoff: Backoff; budget: RetryBudget };
   defaultTimeoutMs: number;
@@ -101,7 +108,7 @@ export class InferService {
     };
   }
 
-  async infer(call: InferCall): Promise<EncodedInferResponse> {
+  async infer(call: InferCall): Promise<InferResult> {
     const started = performance.now();
     let outcome = 'ok';
     // A model the fleet knows gets its own label at once (429s included);
@@ -121,32 +128,28 @@ export class InferService {
       // Triton sees the proxy's request id; the client gets back only an id it sent.
       const clientGaveId = request.id !== '';
       if (!clientGaveId) request.id = call.requestId;
-      const t1 = performance.now();
-      this.stage.parse.observe((t1 - started) / 1000);
+      const parsed = performance.now();
+      this.stage.parse.observe((parsed - started) / 1000);
 
       const deadline = Date.now() + this.timeoutMs(request, call.timeoutMs);
-      const permit = await this.deps.admission.acquire(
-        call.model,
-        call.body.length,
-        call.signal,
-        deadline,
+      const answer = await this.deps.cache.serve(
+        request,
+        {
+          signal: call.signal,
+          deadline,
+          noStore: call.cacheControl?.noStore,
+          noCache: call.cacheControl?.noCache,
+        },
+        (signal) => this.fetch(request, call, deadline, signal),
       );
-      const t2 = performance.now();
-      this.stage.queue.observe((t2 - t1) / 1000);
-      let response: ModelInferResponse;
-      try {
-        response = await this.callFleet(request, call, deadline);
-      } finally {
-        permit.release();
-      }
+      const response = answer.response;
       modelLabel = this.deps.metrics.models.forKnown(call.model);
       const t3 = performance.now();
-      this.stage.upstream.observe((t3 - t2) / 1000);
       if (!clientGaveId) response.id = '';
       const encoded = encodeInferResponse(response, plan);
       this.stage.encode.observe((performance.now() - t3) / 1000);
       this.deps.metrics.responseBytes.observe(encoded.byteLength);
-      return encoded;
+      return { ...encoded, cacheStatus: answer.status };
     } catch (err) {
       // Whatever the attempt saw last (CANCELLED, an abort reason), a request
       // whose client left is the client's doing and is counted as such.
@@ -155,6 +158,34 @@ export class InferService {
       throw e;
     } finally {
       this.duration(modelLabel, outcome).observe((performance.now() - started) / 1000);
+    }
+  }
+
+  /**
+   * Admission, then the fleet with retries. `signal` aborts when nobody waits
+   * for the answer any more (with coalescing, when every caller has gone).
+   */
+  private async fetch(
+    request: ModelInferRequest,
+    call: InferCall,
+    deadline: number,
+    signal: AbortSignal,
+  ): Promise<ModelInferResponse> {
+    const t1 = performance.now();
+    const permit = await this.deps.admission.acquire(
+      call.model,
+      call.body.length,
+      signal,
+      deadline,
+    );
+    const t2 = performance.now();
+    this.stage.queue.observe((t2 - t1) / 1000);
+    try {
+      const response = await this.callFleet(request, call, deadline, signal);
+      this.stage.upstream.observe((performance.now() - t2) / 1000);
+      return response;
+    } finally {
+      permit.release();
     }
   }
 
@@ -184,6 +215,7 @@ export class InferService {
     request: ModelInferRequest,
     call: InferCall,
     deadline: number,
+    signal: AbortSignal,
   ): Promise<ModelInferResponse> {
     const sequenceId = sequenceIdOf(request);
     const model = call.model;
@@ -193,7 +225,7 @@ export class InferService {
       maxAttempts: this.deps.retry.maxAttempts,
       backoff: this.deps.retry.backoff,
       budget: this.deps.retry.budget,
-      signal: call.signal,
+      signal,
       sticky: sequenceId !== undefined,
       // With a loader, a model ready nowhere is loaded on demand, so a
       // retry always has somewhere to go; otherwise ask the router.
@@ -204,17 +236,24 @@ export class InferService {
       onGiveUp: (info) => {
         if (info.reason === 'budget') this.deps.metrics.retriesDenied.inc();
       },
-      attempt: async ({ exclude, signal }) => {
+      attempt: async ({ exclude, signal: attemptSignal }) => {
         const upstream =
           sequenceId === undefined
-            ? await this.choose(model, version, exclude, deadline, signal)
-            : await this.chooseForSequence(model, version, sequenceId, request, deadline, signal);
+            ? await this.choose(model, version, exclude, deadline, attemptSignal)
+            : await this.chooseForSequence(
+                model,
+                version,
+                sequenceId,
+                request,
+                deadline,
+                attemptSignal,
+              );
         try {
           const response = await upstream.infer(request, {
             deadline,
             requestId: call.requestId,
             traceparent: call.traceparent,
-            signal,
+            signal: attemptSignal,
           });
           if (!this.deps.state.snapshot().isKnown(model)) {
             // Found by direct probing: share that the model answers there.

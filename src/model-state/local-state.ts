@@ -53,6 +53,8 @@ export class LocalState {
   private readonly byServer = new Map<string, ServerEntries>();
   private readonly earliestExpiry = new Map<string, number>();
   private failures: ReadonlyMap<string, LoadFailure> = new Map();
+  private generations: ReadonlyMap<string, number> = new Map();
+  private pendingGenerations: string[] = [];
   private current: StateSnapshot | undefined;
   private version = 0;
   private pending: ModelStateChange[] = [];
@@ -76,6 +78,7 @@ export class LocalState {
         new Map(this.byServer),
         this.failures,
         this.metrics,
+        this.generations,
       );
     }
     return this.current;
@@ -169,15 +172,46 @@ export class LocalState {
     if (!same) this.installFailures(next);
   }
 
+  generation(model: string): number {
+    return this.generations.get(model) ?? 0;
+  }
+
+  generationList(): [string, number][] {
+    return [...this.generations];
+  }
+
+  /**
+   * Generations only go up: every replica ends at the highest number anyone
+   * wrote, whatever order messages arrive in. False when `generation` is not
+   * higher than the one known.
+   */
+  raiseGeneration(model: string, generation: number): boolean {
+    if (!(generation > (this.generations.get(model) ?? 0))) return false;
+    const next = new Map(this.generations);
+    next.set(model, generation);
+    this.generations = next;
+    this.current = undefined;
+    if (!this.pendingGenerations.includes(model)) this.pendingGenerations.push(model);
+    return true;
+  }
+
   /** Publishes what changed since the last commit as one event. */
   commit(origin: ChangeOrigin): void {
     const changes = this.pending;
     const failuresChanged = this.pendingFailures;
+    const generationsChanged = this.pendingGenerations;
     this.pending = [];
     this.pendingFailures = false;
+    this.pendingGenerations = [];
     this.scheduleExpiry();
-    if (changes.length === 0 && !failuresChanged) return;
-    const event = { origin, changes, failuresChanged, snapshot: this.snapshot() };
+    if (changes.length === 0 && !failuresChanged && generationsChanged.length === 0) return;
+    const event = {
+      origin,
+      changes,
+      failuresChanged,
+      generationsChanged,
+      snapshot: this.snapshot(),
+    };
     for (const listener of this.listeners) {
       try {
         listener(event);

@@ -52,4 +52,8 @@ export class MemoryModelStateStore extends StoreBase {
   protected persistFailureCleared(): Promise<void> {
     return Promise.resolve();
   }
+
+  protected persistGeneration(): Promise<void> {
+    return Promise.resolve();
+  }
 }

@@ -15,7 +15,8 @@ export type ChangeMessage =
       entries: ModelStateEntry[];
     }
   | { kind: 'failure'; origin: string; failure: LoadFailure }
-  | { kind: 'failure-cleared'; origin: string; model: string; version: string };
+  | { kind: 'failure-cleared'; origin: string; model: string; version: string }
+  | { kind: 'generation'; origin: string; model: string; generation: number };
 
 type Fields = Record<string, unknown>;
 
@@ -90,6 +91,12 @@ export function parseMessage(raw: string): ChangeMessage | undefined {
     case 'failure-cleared':
       if (!isString(value.model) || !isString(value.version)) return undefined;
       return { kind: 'failure-cleared', origin, model: value.model, version: value.version };
+    case 'generation': {
+      const generation = value.generation;
+      if (!isString(value.model) || typeof generation !== 'number') return undefined;
+      if (!Number.isSafeInteger(generation) || generation < 0) return undefined;
+      return { kind: 'generation', origin, model: value.model, generation };
+    }
     default:
       return undefined;
   }

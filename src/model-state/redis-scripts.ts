@@ -106,6 +106,27 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], AR
 return 0
 `;
 
+// A model's generation only goes up. KEYS: generations hash.
+// ARGV: channel, origin replica, model, generation wanted, mode.
+// 'bump': a new number above both the shared one and the one wanted (a change
+// this replica saw); 'raise': at least the one wanted (writing a view back).
+// Publishes when the shared number moved; returns the shared number.
+const SET_GENERATION = `
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[3]) or '0') or 0
+local wanted = tonumber(ARGV[4])
+local next = current
+if ARGV[5] == 'bump' then
+  next = math.max(current + 1, wanted)
+elseif wanted > current then
+  next = wanted
+end
+if next ~= current then
+  redis.call('HSET', KEYS[1], ARGV[3], next)
+  redis.call('PUBLISH', ARGV[1], cjson.encode({kind = 'generation', origin = ARGV[2], model = ARGV[3], generation = next}))
+end
+return next
+`;
+
 export class RedisScript {
   private readonly sha: string;
 
@@ -137,4 +158,5 @@ export const SCRIPTS = {
   releaseLock: new RedisScript('release-lock', RELEASE_LOCK, 1),
   extendLock: new RedisScript('extend-lock', EXTEND_LOCK, 1),
   pruneServer: new RedisScript('prune-server', PRUNE_SERVER, 2),
+  setGeneration: new RedisScript('set-generation', SET_GENERATION, 1),
 } as const;

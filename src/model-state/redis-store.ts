@@ -36,6 +36,7 @@ export interface RedisStoreOptions extends StoreOptions {
  *   P + "lease:" + name    holder replica id, PX ttl (reconcile spreading)
  *   P + "lock:" + name     fencing token of the holder, PX ttl
  *   P + "fence:" + name    token counter for the lock (INCR)
+ *   P + "generations"      hash, field model name, value its generation (only goes up)
  * Channel P + "changes" carries ChangeMessage JSON; each write script publishes it.
  */
 export function redisKeys(prefix: string) {
@@ -47,6 +48,7 @@ export function redisKeys(prefix: string) {
     lease: (name: string) => `${prefix}lease:${name}`,
     lock: (name: string) => `${prefix}lock:${name}`,
     fence: (name: string) => `${prefix}fence:${name}`,
+    generations: `${prefix}generations`,
     channel: `${prefix}changes`,
   };
 }
@@ -72,6 +74,8 @@ export class RedisModelStateStore extends StoreBase {
   private readonly fallbackLocks = new LocalLocks();
   private readonly dirty = new Map<string, DirtyServer>();
   private failuresDirty = false;
+  /** Generations not yet shared: 'bump' for changes seen, 'raise' for a view to write back. */
+  private readonly generationsDirty = new Map<string, 'bump' | 'raise'>();
   private knownEpoch: string | undefined;
   private subscribed = false;
   private up = false;
@@ -215,6 +219,35 @@ export class RedisModelStateStore extends StoreBase {
     await this.writeFailure(entryField(model, version), '', message);
   }
 
+  protected async persistGeneration(model: string, generation: number): Promise<void> {
+    if (!(await this.writeGeneration(model, generation, 'bump'))) {
+      this.generationsDirty.set(model, 'bump');
+    }
+  }
+
+  /** True when written; the shared number, if higher, is taken over locally. */
+  private async writeGeneration(
+    model: string,
+    generation: number,
+    mode: 'bump' | 'raise',
+  ): Promise<boolean> {
+    if (!this.writable()) return false;
+    try {
+      const shared = await this.timed('set-generation', () =>
+        SCRIPTS.setGeneration.run(
+          this.client,
+          [this.keys.generations],
+          [this.keys.channel, this.replicaId, model, generation, mode],
+        ),
+      );
+      if (this.state.raiseGeneration(model, Number(shared))) this.state.commit('local');
+      return true;
+    } catch (error) {
+      this.logger.debug('generation write deferred', { model, error: String(error) });
+      return false;
+    }
+  }
+
   private writable(): boolean {
     return !this.closed && this.client.status === 'ready';
   }
@@ -321,6 +354,7 @@ export class RedisModelStateStore extends StoreBase {
     try {
       await this.checkEpoch();
       await this.pushPending();
+      await this.pushGenerations();
       await this.pullShared();
       this.firstSyncDone();
     } catch (error) {
@@ -345,6 +379,9 @@ export class RedisModelStateStore extends StoreBase {
       });
       for (const server of this.state.serverNames()) this.markDirty(server, undefined);
       this.failuresDirty = true;
+      for (const [model] of this.state.generationList()) {
+        if (!this.generationsDirty.has(model)) this.generationsDirty.set(model, 'raise');
+      }
     }
     this.knownEpoch = epoch;
   }
@@ -372,12 +409,23 @@ export class RedisModelStateStore extends StoreBase {
     }
   }
 
+  private async pushGenerations(): Promise<void> {
+    for (const [model, mode] of [...this.generationsDirty]) {
+      this.generationsDirty.delete(model);
+      if (!(await this.writeGeneration(model, this.state.generation(model), mode))) {
+        this.generationsDirty.set(model, mode);
+        throw new Error(`could not write back the generation of model ${model}`);
+      }
+    }
+  }
+
   private async pullShared(): Promise<void> {
     const readStartedAt = Date.now();
     const names = await this.timed('resync-read', () => this.client.smembers(this.keys.servers));
     const pipeline = this.client.pipeline();
     for (const name of names) pipeline.hgetall(this.keys.server(name));
     pipeline.hgetall(this.keys.failures);
+    pipeline.hgetall(this.keys.generations);
     const results = await this.timed('resync-read', () => pipeline.exec());
     if (results === null) throw new Error('resync pipeline was discarded');
     const hashes: Record<string, string>[] = results.map(([error, value]) => {
@@ -402,6 +450,10 @@ export class RedisModelStateStore extends StoreBase {
       this.state.applyServer(server, shared.get(server) ?? [], { readStartedAt });
     }
     this.state.replaceFailures(failures, readStartedAt);
+    for (const [model, raw] of Object.entries(hashes[names.length + 1] ?? {})) {
+      const generation = Number(raw);
+      if (Number.isSafeInteger(generation)) this.state.raiseGeneration(model, generation);
+    }
     this.state.commit('resync');
   }
 
@@ -440,6 +492,9 @@ export class RedisModelStateStore extends StoreBase {
       }
       case 'failure-cleared':
         this.state.deleteFailure(message.model, message.version);
+        break;
+      case 'generation':
+        this.state.raiseGeneration(message.model, message.generation);
         break;
     }
     this.state.commit('remote');

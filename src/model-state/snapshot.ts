@@ -40,7 +40,12 @@ export class StateSnapshot implements ModelStateSnapshot {
     private readonly byServer: ReadonlyMap<string, ServerEntries>,
     private readonly failures: ReadonlyMap<string, LoadFailure>,
     private readonly metrics: ModelStateMetrics,
+    private readonly generations: ReadonlyMap<string, number> = new Map(),
   ) {}
+
+  generation(model: string): number {
+    return this.generations.get(model) ?? 0;
+  }
 
   readyServers(model: string, version = ''): readonly string[] {
     const servers = this.serversWith('READY', model, version);

@@ -64,6 +64,8 @@ export abstract class StoreBase implements ModelStateStore {
   ): Promise<void>;
   protected abstract persistFailure(failure: LoadFailure): Promise<void>;
   protected abstract persistFailureCleared(model: string, version: string): Promise<void>;
+  /** Shares a generation this replica raised; the shared copy may answer with a higher one. */
+  protected abstract persistGeneration(model: string, generation: number): Promise<void>;
 
   snapshot(): ModelStateSnapshot {
     return this.state.snapshot();
@@ -86,10 +88,12 @@ export abstract class StoreBase implements ModelStateStore {
     for (const [server, entries] of byServer) {
       changes.push(...this.state.applyServer(server, entries));
     }
+    const bumped = this.bumpGenerations(changes);
     this.state.commit('local');
-    await Promise.all(
-      [...byServer].map(([server, entries]) => this.persistEntries(server, entries, undefined)),
-    );
+    await Promise.all([
+      ...[...byServer].map(([server, entries]) => this.persistEntries(server, entries, undefined)),
+      ...bumped.map((model) => this.persistGeneration(model, this.state.generation(model))),
+    ]);
     return changes;
   }
 
@@ -111,8 +115,12 @@ export abstract class StoreBase implements ModelStateStore {
     const asOf = options.asOf ?? Date.now();
     const entries = inputs.map((input) => this.stamp(server, input, asOf));
     const changes = this.state.applyServer(server, entries, { replaceAsOf: asOf });
+    const bumped = this.bumpGenerations(changes);
     this.state.commit('local');
-    await this.persistEntries(server, entries, asOf);
+    await Promise.all([
+      this.persistEntries(server, entries, asOf),
+      ...bumped.map((model) => this.persistGeneration(model, this.state.generation(model))),
+    ]);
     return changes;
   }
 
@@ -144,6 +152,22 @@ export abstract class StoreBase implements ModelStateStore {
     this.state.deleteFailure(model, version);
     this.state.commit('local');
     await this.persistFailureCleared(model, version);
+  }
+
+  /**
+   * A model that became ready or stopped being ready (loaded, reloaded,
+   * unloaded, found gone) gets a new generation. Only the replica that writes
+   * the change bumps it; the others learn the number from the shared copy.
+   */
+  private bumpGenerations(changes: readonly ModelStateChange[]): string[] {
+    const models = new Set<string>();
+    for (const c of changes) {
+      if ((c.previous === 'READY') !== (c.current === 'READY')) models.add(c.model);
+    }
+    for (const model of models) {
+      this.state.raiseGeneration(model, this.state.generation(model) + 1);
+    }
+    return [...models];
   }
 
   private stamp(

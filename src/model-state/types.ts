@@ -69,6 +69,8 @@ export interface ModelStateEvent {
   readonly changes: readonly ModelStateChange[];
   /** True when load-failure records were added, replaced or removed. */
   readonly failuresChanged: boolean;
+  /** Models whose generation went up (see ModelStateSnapshot.generation). */
+  readonly generationsChanged: readonly string[];
   readonly snapshot: ModelStateSnapshot;
 }
 
@@ -99,6 +101,13 @@ export interface ModelStateSnapshot {
   entries(): readonly ModelStateEntry[];
   loadFailure(model: string, version: string): LoadFailure | undefined;
   loadFailures(): readonly LoadFailure[];
+  /**
+   * A number that goes up, on every replica, whenever the model became ready
+   * or stopped being ready anywhere in the fleet (a load, reload or unload):
+   * whatever was derived from the model's answers under an older generation
+   * (cached responses) is stale. 0 for a model never seen changing.
+   */
+  generation(model: string): number;
 }
 
 /** An exclusive lock; `token` increases with every grant of the same name (a fencing token). */

@@ -166,6 +166,40 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly cacheRequests = new Counter({
+    name: `${METRIC_PREFIX}cache_requests_total`,
+    help: 'Requests for cached models by result: hit (served from a cache tier), miss (looked up, not there), bypass (not looked up: no-store, no-cache, sequence, version not known yet).',
+    labelNames: ['model', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly cacheCoalesced = new Counter({
+    name: `${METRIC_PREFIX}cache_coalesced_total`,
+    help: 'Requests that shared the upstream call of an identical request already in flight.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
+  readonly cacheEvictions = new Counter({
+    name: `${METRIC_PREFIX}cache_evictions_total`,
+    help: 'Cached answers evicted from the in-process tier to stay within CACHE_MAX_BYTES.',
+    registers: [this.registry],
+  });
+  readonly cacheInvalidations = new Counter({
+    name: `${METRIC_PREFIX}cache_invalidations_total`,
+    help: 'Cached models whose answers were invalidated because the model was loaded, reloaded or unloaded somewhere in the fleet.',
+    registers: [this.registry],
+  });
+  private cacheBytesSources: Partial<Record<'memory' | 'redis', () => number>> = {};
+  readonly cacheBytes = new Gauge({
+    name: `${METRIC_PREFIX}cache_bytes`,
+    help: 'Bytes held by the response cache per tier: memory (this process), redis (live entries this replica wrote to the shared tier).',
+    labelNames: ['tier'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const [tier, read] of Object.entries(this.cacheBytesSources)) {
+        this.cacheBytes.labels(tier).set(read());
+      }
+    },
+  });
   private readiness: (() => boolean) | undefined = undefined;
   readonly ready = new Gauge({
     name: `${METRIC_PREFIX}ready`,
@@ -197,6 +231,11 @@ export class Metrics {
   /** What `triton_proxy_ready` reports, asked at every scrape. */
   setReadinessSource(isReady: () => boolean): void {
     this.readiness = isReady;
+  }
+
+  /** Where `triton_proxy_cache_bytes{tier}` is read at scrape time. */
+  setCacheBytesSource(tier: 'memory' | 'redis', read: () => number): void {
+    this.cacheBytesSources[tier] = read;
   }
 
   /** Admission queue changed; `model` is the raw name (its label is bounded here). */

@@ -4,7 +4,7 @@ import { readBinaryHeaderLength } from '../../codec';
 import type { CallMeta, ControlService, InferService } from '../../inference';
 import { isClientGoneError } from '../../admission';
 import { parseJsonObject, readBody } from '../body';
-import { requestIdOf, requestTimeoutOf, traceOf } from '../context';
+import { cacheControlOf, requestIdOf, requestTimeoutOf, traceOf } from '../context';
 import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
 import type { ErrorReporter } from '../error-reporter';
 
@@ -78,11 +78,13 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
       requestId: meta.requestId,
       traceparent: meta.traceparent,
       signal: controller.signal,
+      cacheControl: cacheControlOf(req),
     });
     const headers: Record<string, string | number> = {
       'content-type': out.contentType,
       'x-request-id': meta.requestId,
     };
+    if (out.cacheStatus !== undefined) headers['x-cache'] = out.cacheStatus;
     if (out.headerLength !== undefined)
       headers['inference-header-content-length'] = out.headerLength;
     sendChunks(res, out.chunks, out.byteLength, headers);

@@ -54,10 +54,22 @@ const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> 
   ['triton_proxy_reconcile_changes_total', 'counter', []],
   ['triton_proxy_model_loads_total', 'counter', ['result']],
   ['triton_proxy_ready', 'gauge', []],
+  ['triton_proxy_cache_requests_total', 'counter', ['model', 'result']],
+  ['triton_proxy_cache_coalesced_total', 'counter', ['model']],
+  ['triton_proxy_cache_evictions_total', 'counter', []],
+  ['triton_proxy_cache_invalidations_total', 'counter', []],
+  ['triton_proxy_cache_bytes', 'gauge', ['tier']],
 ];
 
-/** Only a Redis failure records these; the rest must have samples after the traffic below. */
-const NEEDS_A_FAULT = new Set(['triton_proxy_redis_errors_total']);
+/**
+ * Only a Redis failure, or traffic to cached models (test/integration/cache),
+ * records these; the rest must have samples after the traffic below.
+ */
+const NEEDS_A_FAULT = new Set([
+  'triton_proxy_redis_errors_total',
+  'triton_proxy_cache_requests_total',
+  'triton_proxy_cache_coalesced_total',
+]);
 
 const HTTP_METRIC = 'triton_proxy_http_request_duration_seconds';
 
