@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config, TritonServerConfig } from './config';
+import { ConfigError, type Config, type TritonServerConfig } from './config';
+import { AccessControl } from './access';
 import { createLogger, Metrics, type Logger } from './observability';
 import { loadInferenceService } from './triton';
 import { DnsDiscovery, Fleet, type Resolver } from './fleet';
@@ -113,6 +114,37 @@ function createStore(config: Config, logger: Logger, metrics: Metrics): ModelSta
   });
 }
 
+function createAccessControl(config: Config, logger: Logger, metrics: Metrics): AccessControl {
+  const a = config.auth;
+  try {
+    return new AccessControl({
+      keysFile: a.keysFile,
+      keysReloadIntervalMs: a.keysReloadIntervalMs,
+      apiKeys: config.http.apiKeys
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k !== ''),
+      jwt:
+        a.jwtJwksUrl !== '' || a.jwtJwksFile !== ''
+          ? {
+              jwksUrl: a.jwtJwksUrl,
+              jwksFile: a.jwtJwksFile,
+              issuer: a.jwtIssuer,
+              audience: a.jwtAudience,
+              scopesClaim: a.jwtScopesClaim,
+              modelsClaim: a.jwtModelsClaim,
+            }
+          : undefined,
+      allowUnauthenticatedAdmin: a.allowUnauthenticatedAdmin,
+      modelFileOverrides: a.modelFileOverrides,
+      logger,
+      onReload: (ok) => metrics.authReloads.labels(ok ? 'ok' : 'error').inc(),
+    });
+  } catch (err) {
+    throw new ConfigError(`auth (AUTH_KEYS_FILE / JWT_JWKS_*): ${(err as Error).message}`);
+  }
+}
+
 /**
  * Builds and starts the whole proxy from a validated configuration: every
  * module is constructed here and handed its dependencies (no singletons).
@@ -125,6 +157,8 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     defaultMetrics: options.defaultMetrics,
   });
   const t = config.triton;
+  // First: a bad keys file stops the start before anything listens.
+  const access = createAccessControl(config, logger, metrics);
 
   const closers: Array<() => Promise<void> | void> = [];
   let servers: TritonServerConfig[] = t.servers;
@@ -316,6 +350,8 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   };
   metrics.setReadinessSource(() => isReady().ready);
 
+  access.start();
+  closers.push(() => access.stop());
   const app = createApp({
     infer,
     control,
@@ -324,10 +360,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     errors: new ErrorReporter(logger),
     isReady,
     registry: metrics.registry,
-    apiKeys: config.http.apiKeys
-      .split(',')
-      .map((k) => k.trim())
-      .filter((k) => k !== ''),
+    access,
   });
   const server = createServer({ keepAliveTimeout: config.http.keepAliveTimeoutMs }, app);
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.

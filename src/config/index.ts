@@ -5,3 +5,4 @@ export { parseServerList, ServerListError } from './servers';
 export type { TritonServerConfig, TlsConfig } from './servers';
 export { parseModelGlobs, parseDuration, COALESCE_CACHED_MODELS } from './model-globs';
 export type { ModelGlob } from './model-globs';
+export { watchFileChanges } from './file-watch';

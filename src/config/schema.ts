@@ -43,6 +43,68 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           sensitive: true,
         },
       },
+      auth: {
+        keysFile: {
+          doc: 'YAML/JSON file with a top-level `clients` list (name, key or keySha256, scopes, models, quota, priority); reloaded when it changes. When set, every /v2 request needs a key.',
+          format: String,
+          default: '',
+          env: 'AUTH_KEYS_FILE',
+        },
+        keysReloadIntervalMs: {
+          doc: 'How often the keys file (and the JWKS file) is checked for changes.',
+          format: 'nat',
+          default: 2000,
+          env: 'AUTH_KEYS_RELOAD_INTERVAL_MS',
+        },
+        allowUnauthenticatedAdmin: {
+          doc: 'With no key configured, open repository load/unload and settings routes to anyone (closed by default; inference and read routes are open).',
+          format: Boolean,
+          default: false,
+          env: 'ALLOW_UNAUTHENTICATED_ADMIN',
+        },
+        modelFileOverrides: {
+          doc: 'Allow `file:` load parameters (model files written onto Triton servers); the caller also needs the admin scope.',
+          format: Boolean,
+          default: false,
+          env: 'MODEL_FILE_OVERRIDES',
+        },
+        jwtJwksUrl: {
+          doc: 'JWKS URL to verify bearer JWTs with (empty = no JWTs).',
+          format: String,
+          default: '',
+          env: 'JWT_JWKS_URL',
+        },
+        jwtJwksFile: {
+          doc: 'JWKS file to verify bearer JWTs with (empty = no JWTs).',
+          format: String,
+          default: '',
+          env: 'JWT_JWKS_FILE',
+        },
+        jwtIssuer: {
+          doc: 'Required `iss` of bearer JWTs (empty = any).',
+          format: String,
+          default: '',
+          env: 'JWT_ISSUER',
+        },
+        jwtAudience: {
+          doc: 'Required `aud` of bearer JWTs (empty = any).',
+          format: String,
+          default: '',
+          env: 'JWT_AUDIENCE',
+        },
+        jwtScopesClaim: {
+          doc: 'JWT claim with the scopes (space-separated string or list of infer, read, admin).',
+          format: String,
+          default: 'scope',
+          env: 'JWT_SCOPES_CLAIM',
+        },
+        jwtModelsClaim: {
+          doc: 'JWT claim with the model globs a token may use (empty = tokens may use every model).',
+          format: String,
+          default: '',
+          env: 'JWT_MODELS_CLAIM',
+        },
+      },
       triton: {
         servers: {
           doc: 'Triton gRPC servers: `name=host:port[@group][*weight],...` in env, or an array of {name,address,group,labels,weight,tls} in the file.',

@@ -5,12 +5,11 @@ import { ProxyError, toProxyError } from '../errors';
 import { METRIC_PREFIX } from '../observability';
 import { kserveRoutes, type KserveRoutesDeps } from './routes/kserve';
 import { probeRoutes, type ProbeDeps } from './routes/probes';
-import { apiKeyAuth } from './auth';
+import { authenticateRequests, clientLabelOf } from './auth';
 import { requestIdOf } from './context';
 import { sendError } from './send';
 
 export interface AppDeps extends KserveRoutesDeps, ProbeDeps {
-  apiKeys: readonly string[];
   registry: Registry;
 }
 
@@ -36,7 +35,9 @@ const NORMALIZERS = NORMALIZED_PATHS.map(([pattern, replacement]) => ({
  * otherwise add a series per distinct URL.
  */
 export function pathLabel(req: Request): string {
-  if (req.route === undefined) return UNMATCHED_PATH;
+  // The catch-all that answers 404/405 for the rest of /v2 is a pattern, not a route template.
+  const route = req.route as { path?: unknown } | undefined;
+  if (route === undefined || typeof route.path !== 'string') return UNMATCHED_PATH;
   let path = req.originalUrl.split('?', 1)[0] ?? '';
   for (const { pattern, replacement } of NORMALIZERS) path = path.replace(pattern, replacement);
   return path;
@@ -55,6 +56,11 @@ export function createApp(deps: AppDeps): Express {
       includePath: true,
       includeStatusCode: true,
       includeUp: false,
+      // Client names come from the keys file (or a few fixed values), never from the request.
+      customLabels: { client: 'none' },
+      transformLabels: (labels, _req, res) => {
+        labels.client = clientLabelOf(res as Response);
+      },
       autoregister: false,
       metricType: 'histogram',
       metricsPath: '/metrics-bundle-unused',
@@ -65,7 +71,7 @@ export function createApp(deps: AppDeps): Express {
     }),
   );
   app.use(probeRoutes(deps));
-  if (deps.apiKeys.length > 0) app.use('/v2', apiKeyAuth(deps.apiKeys));
+  app.use('/v2', authenticateRequests(deps.access));
   app.use(kserveRoutes(deps));
   app.use((req: Request, res: Response) => {
     sendError(

@@ -1,37 +1,42 @@
 import type { NextFunction, Request, Response } from 'express';
-import { timingSafeEqual } from 'node:crypto';
-import { ProxyError } from '../errors';
+import type { AccessControl, Client, Credentials } from '../access';
+import { toProxyError } from '../errors';
 import { requestIdOf } from './context';
 import { sendError } from './send';
 
-/**
- * Optional API-key check for the /v2 API: `Authorization: Bearer <key>` or
- * `X-API-Key: <key>`. Missing -> 401, wrong -> 403. Probes and /metrics stay open.
- */
-export function apiKeyAuth(keys: readonly string[]) {
-  const accepted = keys.map((k) => Buffer.from(k));
-  const matches = (given: string): boolean => {
-    const g = Buffer.from(given);
-    return accepted.some((k) => k.length === g.length && timingSafeEqual(k, g));
+/** Credentials as HTTP carries them: `Authorization: Bearer <key>` or `X-API-Key`. */
+export function credentialsOf(req: Request): Credentials {
+  const header = req.get('authorization');
+  return {
+    bearer: header !== undefined && /^bearer /i.test(header) ? header.slice(7).trim() : undefined,
+    apiKey: req.get('x-api-key'),
   };
+}
+
+/** The client the authentication step established; only set on authenticated requests. */
+export function clientOf(res: Response): Client {
+  const client = (res.locals as { client?: Client }).client;
+  if (client === undefined) throw new Error('route reached without authentication');
+  return client;
+}
+
+/** Metric label of the request's client, or `none` when it was refused before knowing one. */
+export function clientLabelOf(res: Response): string {
+  return (res.locals as { client?: Client }).client?.label ?? 'none';
+}
+
+/**
+ * The authentication step of the chain: before any route reads a body, the
+ * request gets its Client or is answered 401/403 here.
+ */
+export function authenticateRequests(access: AccessControl) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    const header = req.get('authorization');
-    const given = header?.startsWith('Bearer ') ? header.slice(7) : req.get('x-api-key');
-    if (given === undefined || given === '') {
-      sendError(
-        res,
-        new ProxyError(
-          'UNAUTHENTICATED',
-          'missing API key (Authorization: Bearer <key> or X-API-Key)',
-        ),
-        requestIdOf(req),
-      );
-      return;
-    }
-    if (!matches(given)) {
-      sendError(res, new ProxyError('FORBIDDEN', 'API key not accepted'), requestIdOf(req));
-      return;
-    }
-    next();
+    access.authenticate(credentialsOf(req)).then(
+      (client) => {
+        (res.locals as { client?: Client }).client = client;
+        next();
+      },
+      (err: unknown) => sendError(res, toProxyError(err), requestIdOf(req)),
+    );
   };
 }

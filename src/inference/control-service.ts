@@ -238,7 +238,12 @@ export class ControlService {
     return server.name;
   }
 
-  /** Unloads from the named server, or from every server that has the model. */
+  /**
+   * Unloads from the named server, or from the servers that have the model
+   * loaded (or loading): a server the model is not on is never touched.
+   * When no server has it the answer is success with no server, as Triton
+   * ignores unloading a name it does not serve.
+   */
   async unload(
     model: string,
     body: Json,
@@ -247,13 +252,13 @@ export class ControlService {
   ): Promise<string[]> {
     const parameters = ControlService.loadParameters(body);
     const named = this.targetServer(target);
+    const snapshot = this.deps.state.snapshot();
     const holders = named
       ? [named]
       : this.available().filter((s) => {
-          const status = this.deps.state.snapshot().status(s.name, model, '');
-          return status === undefined || status !== 'UNAVAILABLE';
+          const status = snapshot.status(s.name, model, '');
+          return status !== undefined && status !== 'UNAVAILABLE';
         });
-    if (holders.length === 0) throw this.noServer();
     await Promise.all(
       holders.map(async (s) => {
         await this.deps.state.markStatus(

@@ -200,6 +200,12 @@ export class Metrics {
       }
     },
   });
+  readonly authReloads = new Counter({
+    name: `${METRIC_PREFIX}auth_keys_reloads_total`,
+    help: 'Reloads of the keys file by result: ok, or error (the previous clients stay in force).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
   private readiness: (() => boolean) | undefined = undefined;
   readonly ready = new Gauge({
     name: `${METRIC_PREFIX}ready`,

@@ -3,6 +3,8 @@ import { invalidRequest, toProxyError } from '../../errors';
 import { readBinaryHeaderLength } from '../../codec';
 import type { CallMeta, ControlService, InferService } from '../../inference';
 import { isClientGoneError } from '../../admission';
+import { mayUseModel, type AccessControl, type Client, type Scope } from '../../access';
+import { clientOf } from '../auth';
 import { parseJsonObject, readBody } from '../body';
 import { cacheControlOf, requestIdOf, requestTimeoutOf, traceOf } from '../context';
 import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
@@ -14,6 +16,7 @@ export interface KserveRoutesDeps {
   maxBodyBytes: number;
   tracing: boolean;
   errors: ErrorReporter;
+  access: AccessControl;
 }
 
 const API_PATHS: readonly RegExp[] = [
@@ -28,7 +31,7 @@ const API_PATHS: readonly RegExp[] = [
 type Handler = (
   req: Request,
   res: Response,
-  meta: { requestId: string; traceparent?: string },
+  meta: { requestId: string; traceparent?: string; client: Client },
 ) => Promise<void>;
 
 function param(req: Request, name: string): string {
@@ -44,13 +47,20 @@ function param(req: Request, name: string): string {
 export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   const router = ExpressRouter();
 
+  // Every route names the scope it needs; a route naming a model is also
+  // checked against the client's model globs. Both before any body is read.
   const handle =
-    (fn: Handler) =>
+    (scope: Scope, fn: Handler) =>
     (req: Request, res: Response): void => {
       const requestId = requestIdOf(req);
       const trace = deps.tracing ? traceOf(req) : undefined;
-      const meta = { requestId, traceparent: trace?.traceparent };
-      fn(req, res, meta).catch((err: unknown) => {
+      const run = async (): Promise<void> => {
+        const client = clientOf(res);
+        const model = param(req, 'model');
+        deps.access.authorize(client, scope, model === '' ? undefined : model);
+        await fn(req, res, { requestId, traceparent: trace?.traceparent, client });
+      };
+      run().catch((err: unknown) => {
         if (isClientGoneError(err) || res.destroyed) return;
         const e = toProxyError(err);
         // Nobody is left to read an answer.
@@ -90,24 +100,24 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
     sendChunks(res, out.chunks, out.byteLength, headers);
   };
 
-  router.post('/v2/models/:model/infer', handle(infer));
-  router.post('/v2/models/:model/versions/:version/infer', handle(infer));
+  router.post('/v2/models/:model/infer', handle('infer', infer));
+  router.post('/v2/models/:model/versions/:version/infer', handle('infer', infer));
 
   router.get(
     '/v2',
-    handle(async (_req, res, meta) =>
+    handle('read', async (_req, res, meta) =>
       sendJson(res, 200, await deps.control.serverMetadata(meta), meta.requestId),
     ),
   );
   router.get(
     '/v2/health/live',
-    handle(async (_req, res, meta) =>
+    handle('read', async (_req, res, meta) =>
       sendEmpty(res, (await deps.control.serverLive(meta)) ? 200 : 400, meta.requestId),
     ),
   );
   router.get(
     '/v2/health/ready',
-    handle(async (_req, res, meta) =>
+    handle('read', async (_req, res, meta) =>
       sendEmpty(res, deps.control.serverReady() ? 200 : 400, meta.requestId),
     ),
   );
@@ -124,13 +134,17 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
         meta.requestId,
       );
   const modelRoutes = (suffix: string, handler: Handler) => {
-    router.get(`/v2/models/:model${suffix}`, handle(handler));
-    router.get(`/v2/models/:model/versions/:version${suffix}`, handle(handler));
+    router.get(`/v2/models/:model${suffix}`, handle('read', handler));
+    router.get(`/v2/models/:model/versions/:version${suffix}`, handle('read', handler));
   };
 
+  // Statistics of every model: a client limited to some models sees only those.
   router.get(
     '/v2/models/stats',
-    handle(modelJson((m, v, meta) => deps.control.modelStatistics(m, v, meta))),
+    handle('read', async (_req, res, meta) => {
+      const stats = await deps.control.modelStatistics('', '', meta);
+      sendJson(res, 200, onlyPermitted(meta.client, stats), meta.requestId);
+    }),
   );
   modelRoutes(
     '/stats',
@@ -154,9 +168,15 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
 
   router.post(
     '/v2/repository/index',
-    handle(async (req, res, meta) => {
+    handle('read', async (req, res, meta) => {
       const body = parseJsonObject(await readBody(req, 1024 * 1024), 'repository index request');
-      sendJson(res, 200, await deps.control.repositoryIndex(body, meta), meta.requestId);
+      const index = await deps.control.repositoryIndex(body, meta);
+      sendJson(
+        res,
+        200,
+        index.filter((e) => mayUseModel(meta.client, e.name)),
+        meta.requestId,
+      );
     }),
   );
 
@@ -169,8 +189,9 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   };
   router.post(
     '/v2/repository/models/:model/load',
-    handle(async (req, res, meta) => {
+    handle('admin', async (req, res, meta) => {
       const body = parseJsonObject(await readBody(req, deps.maxBodyBytes), 'load model request');
+      deps.access.authorizeLoad(meta.client, param(req, 'model'), loadParameterNames(body));
       const server = await deps.control.load(param(req, 'model'), body, target(req), meta);
       res.setHeader('x-triton-server', server);
       sendEmpty(res, 200, meta.requestId);
@@ -178,10 +199,10 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   );
   router.post(
     '/v2/repository/models/:model/unload',
-    handle(async (req, res, meta) => {
+    handle('admin', async (req, res, meta) => {
       const body = parseJsonObject(await readBody(req, 1024 * 1024), 'unload model request');
       const servers = await deps.control.unload(param(req, 'model'), body, target(req), meta);
-      res.setHeader('x-triton-server', servers.join(','));
+      if (servers.length > 0) res.setHeader('x-triton-server', servers.join(','));
       sendEmpty(res, 200, meta.requestId);
     }),
   );
@@ -202,4 +223,20 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
     );
   });
   return router;
+}
+
+function loadParameterNames(body: Record<string, unknown>): string[] {
+  const params = body.parameters;
+  return typeof params === 'object' && params !== null ? Object.keys(params) : [];
+}
+
+/** Statistics limited to the models a client may use. */
+function onlyPermitted(client: Client, stats: Record<string, unknown>): Record<string, unknown> {
+  if (client.models === undefined || !Array.isArray(stats.model_stats)) return stats;
+  return {
+    ...stats,
+    model_stats: (stats.model_stats as Array<{ name?: unknown }>).filter(
+      (s) => typeof s.name === 'string' && mayUseModel(client, s.name),
+    ),
+  };
 }

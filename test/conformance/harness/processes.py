@@ -125,6 +125,8 @@ class Proxy:
                 "LOG_LEVEL": os.environ.get("CONFORMANCE_PROXY_LOG_LEVEL", "warn"),
                 # No preStop window to wait out when the suite stops it.
                 "SHUTDOWN_DELAY_MS": "0",
+                # The suite compares the repository API with Triton's, which is open.
+                "ALLOW_UNAUTHENTICATED_ADMIN": "true",
             }
         )
         env.pop("REDIS_URL", None)

@@ -29,6 +29,8 @@ export async function startCore(
     TRITON_SERVERS: serversEnv([fake!]),
     RETRY_MAX_ATTEMPTS: '1',
     BREAKER_VOLUME_THRESHOLD: '100000',
+    // These suites drive Triton's repository API as Triton serves it: open.
+    ALLOW_UNAUTHENTICATED_ADMIN: 'true',
     ...env,
   });
   return {

@@ -59,6 +59,7 @@ const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> 
   ['triton_proxy_cache_evictions_total', 'counter', []],
   ['triton_proxy_cache_invalidations_total', 'counter', []],
   ['triton_proxy_cache_bytes', 'gauge', ['tier']],
+  ['triton_proxy_auth_keys_reloads_total', 'counter', ['result']],
 ];
 
 /**
@@ -69,6 +70,8 @@ const NEEDS_A_FAULT = new Set([
   'triton_proxy_redis_errors_total',
   'triton_proxy_cache_requests_total',
   'triton_proxy_cache_coalesced_total',
+  // Only a change of the keys file records it.
+  'triton_proxy_auth_keys_reloads_total',
 ]);
 
 const HTTP_METRIC = 'triton_proxy_http_request_duration_seconds';
@@ -158,7 +161,7 @@ describe('/metrics of a running proxy (Redis state, two fake Tritons, process me
         assert.ok(families.get(name)!.samples.length > 0, `${name} has no samples`);
       }
     }
-    assertFamily(families, HTTP_METRIC, 'histogram', ['method', 'path', 'status_code']);
+    assertFamily(families, HTTP_METRIC, 'histogram', ['method', 'path', 'status_code', 'client']);
     assertFamily(families, 'triton_proxy_nodejs_eventloop_lag_seconds', 'gauge', []);
     assertFamily(families, 'triton_proxy_process_cpu_user_seconds_total', 'counter', []);
     assertFamily(families, 'triton_proxy_process_resident_memory_bytes', 'gauge', []);

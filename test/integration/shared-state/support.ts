@@ -66,6 +66,8 @@ export async function startReplica(
     TRITON_SERVERS: serversEnv(fakes),
     REPLICA_ID: options.replicaId,
     ...FAST_STATE,
+    // Loads and unloads through the proxy are part of these stories.
+    ALLOW_UNAUTHENTICATED_ADMIN: 'true',
     ...options.env,
   };
   if (options.redisUrl !== undefined) {
