@@ -433,7 +433,11 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     logger.info('shutdown: no longer accepting; draining in-flight requests', {
       graceMs: l.shutdownGraceMs,
     });
-    admission.stopAccepting();
+    // The listener closes and idle keep-alive connections with it; every
+    // answer since the signal said `Connection: close`. So a request that
+    // still reaches admission was sent before the stop (its body may still be
+    // arriving): it is served, not refused with 503. The grace period bounds
+    // the wait.
     const stopped = new Promise<void>((r) => server.close(() => r()));
     server.closeIdleConnections();
     const drained = Promise.all([admission.drain(), stopped]);
