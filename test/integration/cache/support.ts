@@ -30,6 +30,8 @@ export async function startCached(
     RETRY_MAX_ATTEMPTS: '1',
     BREAKER_VOLUME_THRESHOLD: '100000',
     CACHE_MODELS: 'simple:10m,identity:10m',
+    // Loads and unloads through the proxy invalidate the cache in these stories.
+    ALLOW_UNAUTHENTICATED_ADMIN: 'true',
     ...env,
   });
   return {
