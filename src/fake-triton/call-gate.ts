@@ -44,6 +44,11 @@ export class CallGate {
     else start();
   }
 
+  /** Whether calls are being held. */
+  get isHanging(): boolean {
+    return this.hanging;
+  }
+
   setHanging(on: boolean): void {
     this.hanging = on;
     if (!on) {

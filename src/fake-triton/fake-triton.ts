@@ -7,12 +7,23 @@ import {
 } from '@grpc/grpc-js';
 import { CallCounter, type CallCounts } from './call-counter';
 import { CallGate } from './call-gate';
-import { Faults, type FailNextRule, type FailureRule, type Latency } from './faults';
+import {
+  Faults,
+  type FailNextRule,
+  type FailureRule,
+  type Latency,
+  type StreamFailureRule,
+} from './faults';
 import { defaultModels, type ModelDefinition } from './models';
 import { loadInferenceService } from './proto';
 import { ModelRepository, type LoadBehaviour, type ModelState } from './repository';
 import type { RpcName } from './rpc-names';
-import { createServiceImplementation, type RecordedRequest, type ServiceState } from './service';
+import {
+  createServiceImplementation,
+  type RecordedRequest,
+  type ServiceState,
+  type StreamCounts,
+} from './service';
 import { serverExiting } from './triton-error';
 
 export interface FakeTritonOptions {
@@ -107,6 +118,7 @@ export class FakeTriton {
       extensions: EXTENSIONS,
       serverReady: true,
       lastRequest: undefined,
+      streams: { opened: 0, cancelled: 0, responsesWritten: 0 },
     };
     this.implementation = createServiceImplementation(this.state);
   }
@@ -165,6 +177,11 @@ export class FakeTriton {
   /** Every matching call fails with `code` until clearFailures(). */
   failAlways(rule: FailureRule): void {
     this.state.faults.failAlways(rule);
+  }
+
+  /** The next `count` (default 1) matching ModelStreamInfer requests fail after some responses. */
+  failStreamAfter(rule: StreamFailureRule): void {
+    this.state.faults.failStreamAfter(rule);
   }
 
   clearFailures(): void {
@@ -274,6 +291,12 @@ export class FakeTriton {
 
   resetCounters(): void {
     this.state.counter.reset();
+    Object.assign(this.state.streams, { opened: 0, cancelled: 0, responsesWritten: 0 });
+  }
+
+  /** ModelStreamInfer streams opened, cancelled by their client, and responses written on them. */
+  get streamCounts(): StreamCounts {
+    return { ...this.state.streams };
   }
 
   /** The last ModelInfer (or stream) request, decoded, with its metadata. */

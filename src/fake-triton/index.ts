@@ -11,11 +11,11 @@ export type { DecoupledModel, ModelDefinition, SingleResponseModel, TensorSpec }
 export type { Tensor, TensorMap } from './tensor';
 export { decodeBytesElements, encodeBytesElements } from './tensor';
 export { STEERING_HEADERS } from './faults';
-export type { FailNextRule, FailureRule, Latency } from './faults';
+export type { FailNextRule, FailureRule, Latency, StreamFailureRule } from './faults';
 export { RPC_NAMES } from './rpc-names';
 export type { RpcName } from './rpc-names';
 export type { CallCounts } from './call-counter';
-export type { RecordedRequest } from './service';
+export type { RecordedRequest, StreamCounts } from './service';
 export type { LoadBehaviour, ModelState } from './repository';
 export { findProtosDir, loadInferenceService } from './proto';
 export type * from './wire';

@@ -38,6 +38,8 @@ export interface InferOutcome {
   decoupled: boolean;
   /** The version that served the request. */
   version: string;
+  /** Milliseconds between the responses (decoupled models). */
+  intervalMs: number;
 }
 
 export function runInference(
@@ -64,6 +66,7 @@ export function runInference(
     responses: result.responses,
     decoupled: model.definition.decoupled === true,
     version: model.version,
+    intervalMs: model.definition.decoupled === true ? (model.definition.intervalMs ?? 0) : 0,
   };
 }
 

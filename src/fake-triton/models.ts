@@ -42,6 +42,8 @@ export interface SingleResponseModel extends ModelDefinitionBase {
 export interface DecoupledModel extends ModelDefinitionBase {
   decoupled: true;
   respond(inputs: TensorMap): TensorMap[];
+  /** Milliseconds between consecutive responses of one request; default 0. */
+  intervalMs?: number;
 }
 
 export type ModelDefinition = SingleResponseModel | DecoupledModel;

@@ -7,7 +7,7 @@ import {
 } from '@grpc/grpc-js';
 import type { CallCounter } from './call-counter';
 import type { CallGate } from './call-gate';
-import type { Faults } from './faults';
+import { Faults, type StreamFailure } from './faults';
 import { runInference } from './infer';
 import { modelConfig, type ModelRepository } from './repository';
 import { UNIMPLEMENTED_RPCS, type RpcName } from './rpc-names';
@@ -39,6 +39,14 @@ export interface ServiceState {
   readonly extensions: readonly string[];
   serverReady: boolean;
   lastRequest: RecordedRequest | undefined;
+  /** ModelStreamInfer streams opened and cancelled by clients, and responses written on them. */
+  readonly streams: StreamCounts;
+}
+
+export interface StreamCounts {
+  opened: number;
+  cancelled: number;
+  responsesWritten: number;
 }
 
 type Outcome<T> = T | TritonError;
@@ -185,10 +193,14 @@ export function createServiceImplementation(state: ServiceState): UntypedService
       },
     ),
 
-    // Failures and hanging apply to the stream as a whole; latency to each of its messages.
+    // Failures and hanging apply to the stream as a whole (unless steered to
+    // fail mid-stream); latency to each of its messages.
     ModelStreamInfer: (call: ServerDuplexStream<WireInferRequest, WireStreamInferResponse>) => {
       state.counter.recordCall('ModelStreamInfer');
-      const failure = state.faults.failureFor('ModelStreamInfer', '', call.metadata);
+      state.streams.opened++;
+      const failure = Faults.failsMidStream(call.metadata)
+        ? null
+        : state.faults.failureFor('ModelStreamInfer', '', call.metadata);
       const fail = (error: TritonError) => call.emit('error', error.toStatus());
       state.gate.schedule(
         0,
@@ -212,7 +224,10 @@ export function createServiceImplementation(state: ServiceState): UntypedService
  * One stream: every request is answered in order with its responses, each
  * marked with `triton_final_response` as Triton's stream handler does
  * (server src/grpc/stream_infer_handler.cc). Request errors travel in-stream
- * as `error_message`; the stream itself stays open.
+ * as `error_message`; the stream itself stays open. A decoupled model's
+ * responses are spaced by its interval, and writing waits while the client
+ * reads nothing (flow control), as a server's does. A client cancel stops
+ * the responses at once and is counted.
  */
 function serveStream(
   state: ServiceState,
@@ -221,33 +236,80 @@ function serveStream(
   let pending = 0;
   let ended = false;
   let failed = false;
+  let cancelled = false;
+  let chain = Promise.resolve();
   const endIfDone = () => {
-    if (ended && pending === 0 && !failed) call.end();
+    if (ended && pending === 0 && !failed && !cancelled) call.end();
   };
   const fail = (error: TritonError) => {
-    if (failed) return;
+    if (failed || cancelled) return;
     failed = true;
     call.emit('error', error.toStatus());
   };
+  const stopped = () => failed || cancelled;
+  const wait = (ms: number) =>
+    new Promise<boolean>((resolve) => state.gate.schedule(ms, () => resolve(true), fail));
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      const done = () => {
+        call.off('drain', done);
+        call.off('cancelled', done);
+        resolve();
+      };
+      call.on('drain', done);
+      call.on('cancelled', done);
+    });
+
+  const answer = async (request: WireInferRequest, failure: StreamFailure | null) => {
+    const delayMs = state.faults.delayFor('ModelStreamInfer', request.model_name, call.metadata);
+    if (delayMs > 0 || state.gate.isHanging) await wait(delayMs);
+    if (stopped()) return;
+    const { messages, intervalMs } = streamResponses(state, request);
+    const interval = Faults.responseIntervalFor(call.metadata) ?? intervalMs;
+    for (let i = 0; i <= messages.length; i++) {
+      if (failure !== null && i === failure.afterResponses) {
+        if (!failure.inStream) {
+          fail(failure.error);
+          return;
+        }
+        const error = emptyResponse(request, '');
+        error.parameters = { triton_final_response: { bool_param: true } };
+        call.write({ error_message: failure.error.details, infer_response: error });
+        return;
+      }
+      if (i === messages.length) return;
+      if (i > 0 && interval > 0) await wait(interval);
+      if (stopped()) return;
+      const writable = call.write(messages[i]!);
+      state.streams.responsesWritten++;
+      if (!writable) await drained();
+      if (stopped()) return;
+    }
+  };
+
   call.on('data', (request: WireInferRequest) => {
     state.counter.recordModel('ModelStreamInfer', request.model_name);
     state.lastRequest = { rpc: 'ModelStreamInfer', request, metadata: call.metadata };
     pending++;
-    const delayMs = state.faults.delayFor('ModelStreamInfer', request.model_name, call.metadata);
-    state.gate.schedule(
-      delayMs,
-      () => {
+    const failure = state.faults.streamFailureFor(request.model_name, call.metadata);
+    chain = chain
+      .then(() => answer(request, failure))
+      .catch((error: unknown) =>
+        fail(new TritonError(status.INTERNAL, `fake Triton stream failed: ${String(error)}`)),
+      )
+      .finally(() => {
         pending--;
-        if (failed) return;
-        for (const message of streamResponses(state, request)) call.write(message);
         endIfDone();
-      },
-      fail,
-    );
+      });
   });
   call.on('end', () => {
     ended = true;
     endIfDone();
+  });
+  call.on('cancelled', () => {
+    if (cancelled) return;
+    cancelled = true;
+    state.streams.cancelled++;
   });
   // A cancelled stream has no one to answer; errors here are the client going away.
   call.on('error', () => undefined);
@@ -256,14 +318,16 @@ function serveStream(
 function streamResponses(
   state: ServiceState,
   request: WireInferRequest,
-): WireStreamInferResponse[] {
+): { messages: WireStreamInferResponse[]; intervalMs: number } {
   const result = runInference(request, {
     repository: state.repository,
     rpc: 'ModelStreamInfer',
     serverReady: state.serverReady,
   });
   if (result instanceof TritonError) {
-    return [{ error_message: result.details, infer_response: emptyResponse(request, '') }];
+    const error = emptyResponse(request, '');
+    error.parameters = { triton_final_response: { bool_param: true } };
+    return { messages: [{ error_message: result.details, infer_response: error }], intervalMs: 0 };
   }
   const messages: WireStreamInferResponse[] = result.responses.map((response) => ({
     error_message: '',
@@ -279,7 +343,7 @@ function streamResponses(
     final.parameters = { triton_final_response: { bool_param: true } };
     messages.push({ error_message: '', infer_response: final });
   }
-  return messages;
+  return { messages, intervalMs: result.intervalMs };
 }
 
 function emptyResponse(request: WireInferRequest, version: string): WireInferResponse {

@@ -3,7 +3,14 @@ import type { TritonServerConfig } from '../config';
 import { CircuitBreaker, type BreakerState } from '../resilience';
 import type { BalancedServer } from '../routing/balancer';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { TritonClient, mapGrpcError, grpcStatusName, type CallContext } from '../triton';
+import {
+  TritonClient,
+  mapGrpcError,
+  grpcStatusName,
+  type CallContext,
+  type ModelStream,
+  type ModelStreamOptions,
+} from '../triton';
 import type { Metrics } from '../observability';
 import { ProxyError, isProxyError } from '../errors';
 
@@ -76,6 +83,51 @@ export class Upstream implements BalancedServer {
   }
 
   /**
+   * Opens a ModelStreamInfer stream here, lets `send` write the request(s),
+   * and resolves once the server's first message arrived (null when it ended
+   * the stream without one). That first part is the attempt the breaker
+   * judges and a retry may repeat elsewhere; after it, what the stream does
+   * is the stream's own business. The stream counts as outstanding on this
+   * server until it is over, is cancelled by abandonInflight() like a call,
+   * and its failures reach the reader as mapped ProxyErrors.
+   */
+  async startStream(
+    send: (stream: ModelStream) => void,
+    options: Omit<ModelStreamOptions, 'open' | 'mapError' | 'onClose'> = {},
+  ): Promise<{ stream: ModelStream; first: Buffer | null }> {
+    const abandonments = this.abandonments;
+    let opened: ModelStream | undefined;
+    return this.track(async () => {
+      this.outstanding++;
+      const stream = this.client.openStream({
+        ...options,
+        open: this.openCalls,
+        mapError: (err) => this.mapError(err, abandonments !== this.abandonments),
+        onClose: (error) => {
+          this.settleOne();
+          if (error !== null && opened !== undefined) this.countStreamError(error);
+        },
+      });
+      try {
+        send(stream);
+      } catch (err) {
+        stream.cancel();
+        throw err;
+      }
+      const first = await stream.next();
+      opened = stream;
+      return { stream, first };
+    });
+  }
+
+  /** A failure after the first message: not the breaker's to judge, still an upstream error. */
+  private countStreamError(error: Error): void {
+    const e = error as ProxyError;
+    const code = e.grpcCode === undefined ? e.code : grpcStatusName(e.grpcCode);
+    this.metrics.upstreamErrors.labels(this.name, code).inc();
+  }
+
+  /**
    * Cancels every inference call waiting on this server; each fails as a
    * retryable server fault, so its request moves to another server within
    * its own deadline instead of waiting for that deadline here. For a server
@@ -142,11 +194,15 @@ export class Upstream implements BalancedServer {
       throw err;
     } finally {
       this.latency.observe((performance.now() - start) / 1000);
-      if (--this.outstanding === 0 && this.idleWaiters.length > 0) {
-        const waiters = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const w of waiters) w();
-      }
+      this.settleOne();
+    }
+  }
+
+  private settleOne(): void {
+    if (--this.outstanding === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
     }
   }
 

@@ -6,3 +6,7 @@ export { Http2UnaryChannel } from './http2-unary';
 export type { Http2UnaryOptions, UnaryRequest, UnaryCall, UnaryCallback } from './http2-unary';
 export { GrpcCallError } from './grpc-call-error';
 export { encodeModelInferRequestFrameParts } from './model-infer-frame';
+export { ModelStream } from './model-stream';
+export type { ModelStreamOptions } from './model-stream';
+export { decodeModelStreamInferResponse } from './wire';
+export type { ModelStreamInferResponse } from './wire';

@@ -17,6 +17,7 @@ import { decodeModelInferResponse, encodeModelInferRequest } from './wire';
 import { GrpcCallError } from './grpc-call-error';
 import { Http2UnaryChannel } from './http2-unary';
 import { encodeModelInferRequestFrameParts } from './model-infer-frame';
+import { ModelStream, type ModelStreamOptions } from './model-stream';
 
 /**
  * How ModelInfer reaches the server: 'http2' is the lean unary path over
@@ -278,6 +279,18 @@ export class TritonClient {
     if (ctx.requestId) headers['x-request-id'] = ctx.requestId;
     if (ctx.traceparent) headers['traceparent'] = ctx.traceparent;
     return headers;
+  }
+
+  /**
+   * Opens a ModelStreamInfer stream on one of this server's channels (always
+   * grpc-js: it owns HTTP/2 flow control, which is what holds a server back
+   * when the reader is slow).
+   */
+  openStream(options: ModelStreamOptions = {}): ModelStream {
+    const md = new Metadata();
+    if (options.requestId) md.set('x-request-id', options.requestId);
+    if (options.traceparent) md.set('traceparent', options.traceparent);
+    return new ModelStream(this.channel(), md, options);
   }
 
   /** Any other RPC of the service, with proto-loader's generic codec. */

@@ -115,6 +115,42 @@ describe('fake Triton: faults a test can inject', () => {
     assert.equal((await client.stream([simpleRequest(zeros, zeros)])).length, 1);
   });
 
+  it('fails a stream request mid-way when steered by metadata, after the responses asked for', async () => {
+    const repeat = {
+      model_name: 'repeat',
+      inputs: [{ name: 'IN', datatype: 'INT32', shape: ['4'], parameters: {}, contents: null }],
+      raw_input_contents: [Buffer.alloc(16)],
+    };
+    const midStream = {
+      [STEERING_HEADERS.failAfterResponses]: '2',
+      [STEERING_HEADERS.failCode]: 'UNAVAILABLE',
+    };
+    await expectStatus(client.stream([repeat], { metadata: midStream }), status.UNAVAILABLE);
+    assert.equal(fake.streamCounts.responsesWritten, 2);
+    const inStream = await client.stream([repeat], {
+      metadata: { ...midStream, [STEERING_HEADERS.failInStream]: 'true' },
+    });
+    assert.equal(inStream.length, 3);
+    assert.match(inStream[2]!.error_message, /injected UNAVAILABLE/);
+  });
+
+  it("spaces a decoupled model's responses by the steered interval", async () => {
+    const started = Date.now();
+    const responses = await client.stream(
+      [
+        {
+          model_name: 'repeat',
+          inputs: [{ name: 'IN', datatype: 'INT32', shape: ['3'], parameters: {}, contents: null }],
+          raw_input_contents: [Buffer.alloc(12)],
+        },
+      ],
+      { metadata: { [STEERING_HEADERS.responseIntervalMs]: '100' } },
+    );
+    assert.equal(responses.length, 3);
+    // Two gaps of 100 ms at least; only a lower bound, which load cannot break.
+    assert.ok(Date.now() - started >= 195);
+  });
+
   it('delays each stream message by the latency', async () => {
     fake.setLatency(60);
     const started = Date.now();
