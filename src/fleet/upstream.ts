@@ -102,10 +102,15 @@ export class Upstream implements BalancedServer {
       const stream = this.client.openStream({
         ...options,
         open: this.openCalls,
-        mapError: (err) => this.mapError(err, abandonments !== this.abandonments),
+        mapError: (err) => this.mapError(err, abandonments !== this.abandonments, options.signal),
         onClose: (error) => {
           this.settleOne();
-          if (error !== null && opened !== undefined) this.countStreamError(error);
+          if (
+            error !== null &&
+            opened !== undefined &&
+            (error as ProxyError).code !== 'CLIENT_CLOSED'
+          )
+            this.countStreamError(error);
         },
       });
       try {
@@ -117,7 +122,7 @@ export class Upstream implements BalancedServer {
       const first = await stream.next();
       opened = stream;
       return { stream, first };
-    });
+    }, options.signal);
   }
 
   /** A failure after the first message: not the breaker's to judge, still an upstream error. */

@@ -298,6 +298,16 @@ describe('Upstream streams: breaker, accounting, abandonment', () => {
     assert.equal(upstream.outstanding, 0);
   });
 
+  it('reports a caller that left before the first message as CLIENT_CLOSED, not a server error', async () => {
+    fake.setLatency(2000);
+    const controller = new AbortController();
+    const started = upstream.startStream(send(1), { signal: controller.signal });
+    setTimeout(() => controller.abort(), 50);
+    await assert.rejects(started, (e: ProxyError) => e.code === 'CLIENT_CLOSED');
+    assert.equal(upstream.breaker.state, 'closed');
+    await eventually(() => fake.streamCounts.cancelled === 1, 'the fake saw the cancel');
+  });
+
   it('cancels open streams when the server is abandoned as hung', async () => {
     fake.removeModel('chunks');
     fake.addModel(chunksModel(5000));
