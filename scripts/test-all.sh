@@ -2,7 +2,8 @@
 # The one command that installs everything the tests need on a fresh machine
 # (Node >= 22, npm packages, redis-server, helm, Python venvs for conformance)
 # and runs every test: lint, format, typecheck, cycle check, unit, integration,
-# helm chart validation, then the conformance suite against a real server.
+# helm chart validation, the conformance suite against a real server, and the container
+# image built and run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$(scripts/ensure-node.sh):$PATH"
@@ -12,3 +13,4 @@ scripts/ensure-redis.sh
 bash scripts/ensure-helm.sh >/dev/null
 npm test
 npm run test:conformance
+npm run test:image
