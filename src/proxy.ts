@@ -24,7 +24,7 @@ import {
 import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
 import { ControlService, InferService } from './inference';
-import { MemoryTier, ModelPolicies, ResponseCache, type CacheHooks } from './cache';
+import { MemoryTier, ModelPolicies, RedisTier, ResponseCache, type CacheHooks } from './cache';
 import { createApp, ErrorReporter } from './http';
 
 export const PROXY_VERSION = '0.1.0';
@@ -80,7 +80,12 @@ function cacheHooks(metrics: Metrics): CacheHooks {
   };
 }
 
-function createCache(config: Config, state: ModelStateStore, metrics: Metrics): ResponseCache {
+function createCache(
+  config: Config,
+  state: ModelStateStore,
+  metrics: Metrics,
+  logger: Logger,
+): { cache: ResponseCache; close: () => Promise<void> } {
   const c = config.cache;
   const memory = new MemoryTier({
     maxBytes: c.maxBytes,
@@ -88,12 +93,38 @@ function createCache(config: Config, state: ModelStateStore, metrics: Metrics): 
     onEvict: () => metrics.cacheEvictions.inc(),
   });
   metrics.setCacheBytesSource('memory', () => memory.bytes);
-  return new ResponseCache({
+  let shared: RedisTier | undefined;
+  if (c.shared && c.models.length > 0) {
+    const connection = redisConnectionFromSettings(config.state);
+    shared = new RedisTier({
+      // CACHE_REDIS_URL puts the answers on a Redis of their own (sized and evicted apart from the state).
+      connection:
+        c.redisUrl === '' ? connection : { ...connection, url: c.redisUrl, sentinels: undefined },
+      keyPrefix: config.state.keyPrefix,
+      timeoutMs: c.redisTimeoutMs,
+      maxEntryBytes: c.maxEntryBytes,
+      replicaId: config.replicaId,
+      logger,
+      onRedisOp: stateMetrics(metrics).onRedisOp,
+    });
+    shared.start();
+    const tier = shared;
+    metrics.setCacheBytesSource('redis', () => tier.bytes());
+  }
+  const cache = new ResponseCache({
     policies: new ModelPolicies(c.models, c.coalesceModels),
     memory,
+    shared,
     state,
     hooks: cacheHooks(metrics),
   });
+  return {
+    cache,
+    close: async () => {
+      cache.close();
+      await shared?.close();
+    },
+  };
 }
 
 function createStore(config: Config, logger: Logger, metrics: Metrics): ModelStateStore {
@@ -300,8 +331,8 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       })
     : undefined;
 
-  const cache = createCache(config, state, metrics);
-  closers.push(() => cache.close());
+  const { cache, close: closeCache } = createCache(config, state, metrics, logger);
+  closers.push(closeCache);
   const retryAfterSeconds = a.retryAfterSeconds;
   const infer = new InferService({
     cache,

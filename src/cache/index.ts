@@ -19,3 +19,5 @@ export type { KeyScope } from './cache-key';
 export { Coalescer } from './coalescer';
 export type { Waiter } from './coalescer';
 export type { CacheEntry } from './cache-entry';
+export { RedisTier } from './redis-tier';
+export type { RedisTierOptions } from './redis-tier';
