@@ -1,7 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config, type TritonServerConfig } from './config';
-import { AccessControl } from './access';
+import Redis from 'ioredis';
+import { AccessControl, QuotaEnforcer } from './access';
 import { createLogger, Metrics, type Logger } from './observability';
 import { loadInferenceService } from './triton';
 import { DnsDiscovery, Fleet, type Resolver } from './fleet';
@@ -11,6 +12,7 @@ import {
   Reconciler,
   RedisModelStateStore,
   redisConnectionFromSettings,
+  buildRedisOptions,
   type ModelStateMetrics,
   type ModelStateStore,
 } from './model-state';
@@ -176,6 +178,32 @@ function createAccessControl(config: Config, logger: Logger, metrics: Metrics): 
   }
 }
 
+/** Client quotas: in Redis (shared by the replicas) when Redis is configured, else per replica. */
+function createQuota(
+  config: Config,
+  metrics: Metrics,
+  closers: Array<() => Promise<void> | void>,
+): QuotaEnforcer {
+  const s = config.state;
+  let redis: Redis | undefined;
+  if (s.redisUrl !== '' || s.redisSentinels !== '') {
+    redis = new Redis(
+      buildRedisOptions(redisConnectionFromSettings(s), `${config.replicaId}:quota`),
+    );
+    // Errors are the insurance limiter's business; ioredis keeps reconnecting.
+    redis.on('error', () => undefined);
+    redis.connect().catch(() => undefined);
+    const client = redis;
+    closers.push(() => client.disconnect());
+  }
+  return new QuotaEnforcer({
+    redis,
+    keyPrefix: s.keyPrefix,
+    onLimited: (client, policy) => metrics.rateLimited.labels(client.label, policy).inc(),
+    onInsurance: () => metrics.quotaFallbacks.inc(),
+  });
+}
+
 /**
  * Builds and starts the whole proxy from a validated configuration: every
  * module is constructed here and handed its dependencies (no singletons).
@@ -234,6 +262,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   for (const s of servers) fleet.add(s);
 
   const state = createStore(config, logger, metrics);
+  const quota = createQuota(config, metrics, closers);
   await state.start();
 
   // Servers whose repository this replica has read; with the shared snapshot
@@ -392,6 +421,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     isReady,
     registry: metrics.registry,
     access,
+    quota,
   });
   const server = createServer({ keepAliveTimeout: config.http.keepAliveTimeoutMs }, app);
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.

@@ -2,6 +2,7 @@ import { ProxyError, payloadTooLarge } from '../errors';
 import {
   resolveAdmissionOptions,
   type AdmissionOptions,
+  type AdmissionPriority,
   type AdmissionRejectReason,
   type ResolvedAdmissionOptions,
 } from './admission-options';
@@ -37,7 +38,11 @@ class ModelState implements ListNode<ModelState> {
   next: ModelState | undefined = undefined;
   listed = false;
   inflight = 0;
+  /** Waiters by priority, then arrival: the highs, the normals, then the lows. */
   readonly queue = new IntrusiveList<Waiter>();
+  /** Last high and last normal waiter, where the next of each priority is inserted (O(1)). */
+  lastHigh: Waiter | undefined = undefined;
+  lastNormal: Waiter | undefined = undefined;
 
   constructor(
     readonly name: string,
@@ -60,6 +65,7 @@ class Waiter implements ListNode<Waiter> {
     readonly signal: AbortSignal | undefined,
     /** The request's own deadline (ms since epoch), when it ends the wait before the queue timeout. */
     readonly deadline: number | undefined,
+    readonly priority: AdmissionPriority,
     readonly resolve: (permit: Permit) => void,
     readonly reject: (error: Error) => void,
   ) {}
@@ -119,6 +125,8 @@ export class AdmissionController {
   private inflight = 0;
   private queued = 0;
   private inflightBytes = 0;
+  /** Queued low-priority waiters in arrival order: the first to shed. */
+  private readonly lowWaiters = new Set<Waiter>();
   private accepting = true;
   private drainWaiters: Array<() => void> = [];
 
@@ -136,7 +144,13 @@ export class AdmissionController {
    * own) comes before a slot and before the queue timeout: a 429 would tell
    * the client to retry a request whose time is already spent.
    */
-  acquire(model: string, bytes: number, signal?: AbortSignal, deadline?: number): Promise<Permit> {
+  acquire(
+    model: string,
+    bytes: number,
+    signal?: AbortSignal,
+    deadline?: number,
+    priority: AdmissionPriority = 'normal',
+  ): Promise<Permit> {
     if (!Number.isFinite(bytes) || bytes < 0) {
       return Promise.reject(new RangeError(`request bytes must be a finite number >= 0`));
     }
@@ -180,7 +194,10 @@ export class AdmissionController {
       return Promise.resolve(permit);
     }
 
-    if (state.queue.size >= state.maxQueue || this.queued >= options.maxQueue) {
+    if (
+      (state.queue.size >= state.maxQueue || this.queued >= options.maxQueue) &&
+      !this.shedLowFor(state, priority)
+    ) {
       const message =
         state.queue.size >= state.maxQueue
           ? `admission queue for model '${model}' is full (${state.maxQueue} waiting)`
@@ -192,7 +209,34 @@ export class AdmissionController {
         new ProxyError('OVERLOADED', message, { retryAfterSeconds: options.retryAfterSeconds }),
       );
     }
-    return this.enqueue(state, bytes, signal, deadline);
+    return this.enqueue(state, bytes, signal, deadline, priority);
+  }
+
+  /**
+   * A full queue refuses a low-priority request, but a normal or high one
+   * takes the place of a queued low one, which is answered 429 at once: low
+   * clients are shed before anyone else is refused. From the model's own
+   * queue when that is the full one, else the longest-waiting low request.
+   */
+  private shedLowFor(state: ModelState, priority: AdmissionPriority): boolean {
+    if (priority === 'low') return false;
+    const victim =
+      state.queue.size >= state.maxQueue
+        ? state.queue.tail?.priority === 'low'
+          ? state.queue.tail
+          : undefined
+        : this.lowWaiters.values().next().value;
+    if (victim === undefined) return false;
+    this.leaveQueue(
+      victim,
+      'shed',
+      new ProxyError(
+        'OVERLOADED',
+        `request for model '${victim.state.name}' was shed: the proxy is saturated and this client has low priority`,
+        { retryAfterSeconds: this.options.retryAfterSeconds },
+      ),
+    );
+    return true;
   }
 
   /** New acquires fail with 503 from now on; queued requests are still served. */
@@ -289,6 +333,7 @@ export class AdmissionController {
     bytes: number,
     signal: AbortSignal | undefined,
     deadline: number | undefined,
+    priority: AdmissionPriority,
   ): Promise<Permit> {
     return new Promise<Permit>((resolve, reject) => {
       const untilDeadline = deadline === undefined ? Infinity : Math.max(0, deadline - Date.now());
@@ -299,10 +344,20 @@ export class AdmissionController {
         performance.now(),
         signal,
         byDeadline ? deadline : undefined,
+        priority,
         resolve,
         reject,
       );
-      state.queue.push(waiter);
+      if (priority === 'high') {
+        state.queue.insertAfter(waiter, state.lastHigh);
+        state.lastHigh = waiter;
+      } else if (priority === 'normal') {
+        state.queue.insertAfter(waiter, state.lastNormal ?? state.lastHigh);
+        state.lastNormal = waiter;
+      } else {
+        state.queue.push(waiter);
+        this.lowWaiters.add(waiter);
+      }
       this.queued++;
       this.updateReady(state);
       waiter.timer = setTimeout(
@@ -320,6 +375,13 @@ export class AdmissionController {
 
   private dequeue(waiter: Waiter): void {
     const { state } = waiter;
+    // The class runs are contiguous, so the one before the last of a class is of that class or none.
+    if (state.lastHigh === waiter) {
+      state.lastHigh = waiter.prev;
+    } else if (state.lastNormal === waiter) {
+      state.lastNormal = waiter.prev?.priority === 'normal' ? waiter.prev : undefined;
+    }
+    this.lowWaiters.delete(waiter);
     state.queue.remove(waiter);
     this.queued--;
     clearTimeout(waiter.timer);

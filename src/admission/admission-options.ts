@@ -1,5 +1,8 @@
+/** Under overload `high` is served first and `low` is shed first. */
+export type AdmissionPriority = 'high' | 'normal' | 'low';
+
 export type AdmissionRejectReason =
-  'queue_full' | 'queue_timeout' | 'deadline' | 'bytes' | 'client_gone' | 'shutting_down';
+  'shed' | 'queue_full' | 'queue_timeout' | 'deadline' | 'bytes' | 'client_gone' | 'shutting_down';
 
 export interface ModelLimits {
   /** Requests of this model in flight to Triton at once. */

@@ -2,6 +2,7 @@ export { AdmissionController } from './admission-controller';
 export type { Permit, AdmissionStats, ModelAdmissionStats } from './admission-controller';
 export type {
   AdmissionOptions,
+  AdmissionPriority,
   AdmissionHooks,
   AdmissionRejectReason,
   ModelLimits,

@@ -27,6 +27,23 @@ export class IntrusiveList<T extends ListNode<T>> {
     this.size++;
   }
 
+  /** Inserts `node` right after `ref`, or at the head when `ref` is undefined. */
+  insertAfter(node: T, ref: T | undefined): void {
+    if (ref === undefined ? this.head === undefined : ref === this.tail) {
+      this.push(node);
+      return;
+    }
+    if (node.listed) throw new Error('node is already in a list');
+    node.listed = true;
+    const next = ref === undefined ? this.head! : ref.next!;
+    node.prev = ref;
+    node.next = next;
+    next.prev = node;
+    if (ref === undefined) this.head = node;
+    else ref.next = node;
+    this.size++;
+  }
+
   shift(): T | undefined {
     const node = this.head;
     if (node !== undefined) this.remove(node);

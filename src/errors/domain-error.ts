@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   UNAUTHENTICATED: { status: 401, retryable: false },
   FORBIDDEN: { status: 403, retryable: false },
   OVERLOADED: { status: 429, retryable: true },
+  RATE_LIMITED: { status: 429, retryable: false },
   UPSTREAM_UNAVAILABLE: { status: 503, retryable: true },
   UPSTREAM_TIMEOUT: { status: 504, retryable: false },
   /** The client went away; nothing is sent, 499 is what logs and metrics show. */
@@ -29,6 +30,8 @@ export interface ProxyErrorOptions {
   grpcCode?: number;
   /** The Triton server that produced the error, if any. */
   server?: string;
+  /** Extra response headers the error carries (e.g. RateLimit, RateLimit-Policy). */
+  headers?: Readonly<Record<string, string>>;
   cause?: unknown;
 }
 
@@ -44,6 +47,7 @@ export class ProxyError extends Error {
   readonly serverFault: boolean;
   readonly grpcCode: number | undefined;
   readonly server: string | undefined;
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
   constructor(code: ErrorCode, message: string, options: ProxyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -55,6 +59,7 @@ export class ProxyError extends Error {
     this.serverFault = options.serverFault ?? false;
     this.grpcCode = options.grpcCode;
     this.server = options.server;
+    this.headers = options.headers;
   }
 }
 

@@ -15,6 +15,7 @@ export function sendError(res: ServerResponse, err: ProxyError, requestId: strin
   };
   if (err.retryAfterSeconds !== undefined)
     headers['retry-after'] = Math.max(1, Math.ceil(err.retryAfterSeconds));
+  if (err.headers !== undefined) Object.assign(headers, err.headers);
   res.writeHead(err.status, headers);
   res.end(body);
 }

@@ -1,7 +1,7 @@
 import { ProxyError, invalidRequest, isProxyError, toProxyError } from '../errors';
 import type { ModelInferRequest, ModelInferResponse, ParameterValue } from '../protocol';
 import { parseInferRequest, encodeInferResponse, type EncodedInferResponse } from '../codec';
-import type { AdmissionController } from '../admission';
+import type { AdmissionController, AdmissionPriority } from '../admission';
 import type { Router, SequenceAffinity } from '../routing';
 import { executeWithRetry, type Backoff, type RetryBudget } from '../resilience';
 import type { Upstream } from '../fleet';
@@ -21,6 +21,8 @@ export interface InferCall {
   traceparent?: string;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** The client's priority: served first (high) or shed first (low) under overload. */
+  priority?: AdmissionPriority;
   /** The caller's Cache-Control directives that matter to the response cache. */
   cacheControl?: { noStore: boolean; noCache: boolean };
 }
@@ -177,6 +179,7 @@ export class InferService {
       call.body.length,
       signal,
       deadline,
+      call.priority,
     );
     const t2 = performance.now();
     this.stage.queue.observe((t2 - t1) / 1000);

@@ -206,6 +206,17 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  readonly rateLimited = new Counter({
+    name: `${METRIC_PREFIX}rate_limited_total`,
+    help: 'Requests refused with 429 because their client was over its quota, by client and budget (requests or bytes).',
+    labelNames: ['client', 'policy'] as const,
+    registers: [this.registry],
+  });
+  readonly quotaFallbacks = new Counter({
+    name: `${METRIC_PREFIX}quota_fallbacks_total`,
+    help: 'Quota decisions taken by the in-memory limiter because Redis failed (quotas per replica meanwhile).',
+    registers: [this.registry],
+  });
   private readiness: (() => boolean) | undefined = undefined;
   readonly ready = new Gauge({
     name: `${METRIC_PREFIX}ready`,

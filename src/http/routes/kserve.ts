@@ -3,7 +3,13 @@ import { invalidRequest, toProxyError } from '../../errors';
 import { readBinaryHeaderLength } from '../../codec';
 import type { CallMeta, ControlService, InferService } from '../../inference';
 import { isClientGoneError } from '../../admission';
-import { mayUseModel, type AccessControl, type Client, type Scope } from '../../access';
+import {
+  mayUseModel,
+  type AccessControl,
+  type Client,
+  type QuotaEnforcer,
+  type Scope,
+} from '../../access';
 import { clientOf } from '../auth';
 import { parseJsonObject, readBody } from '../body';
 import { cacheControlOf, requestIdOf, requestTimeoutOf, traceOf } from '../context';
@@ -17,6 +23,7 @@ export interface KserveRoutesDeps {
   tracing: boolean;
   errors: ErrorReporter;
   access: AccessControl;
+  quota: QuotaEnforcer;
 }
 
 const API_PATHS: readonly RegExp[] = [
@@ -58,6 +65,10 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
         const client = clientOf(res);
         const model = param(req, 'model');
         deps.access.authorize(client, scope, model === '' ? undefined : model);
+        // The quota is taken before the body is read; bytes count as declared.
+        const declared = Number(req.headers['content-length'] ?? 0);
+        const quota = await deps.quota.consume(client, Number.isFinite(declared) ? declared : 0);
+        for (const [name, value] of Object.entries(quota.headers)) res.setHeader(name, value);
         await fn(req, res, { requestId, traceparent: trace?.traceparent, client });
       };
       run().catch((err: unknown) => {
@@ -89,6 +100,7 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
       traceparent: meta.traceparent,
       signal: controller.signal,
       cacheControl: cacheControlOf(req),
+      priority: meta.client.priority,
     });
     const headers: Record<string, string | number> = {
       'content-type': out.contentType,

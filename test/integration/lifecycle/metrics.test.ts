@@ -60,6 +60,8 @@ const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> 
   ['triton_proxy_cache_invalidations_total', 'counter', []],
   ['triton_proxy_cache_bytes', 'gauge', ['tier']],
   ['triton_proxy_auth_keys_reloads_total', 'counter', ['result']],
+  ['triton_proxy_rate_limited_total', 'counter', ['client', 'policy']],
+  ['triton_proxy_quota_fallbacks_total', 'counter', []],
 ];
 
 /**
@@ -72,6 +74,9 @@ const NEEDS_A_FAULT = new Set([
   'triton_proxy_cache_coalesced_total',
   // Only a change of the keys file records it.
   'triton_proxy_auth_keys_reloads_total',
+  // Only clients with a quota (test/integration/front-door) record these.
+  'triton_proxy_rate_limited_total',
+  'triton_proxy_quota_fallbacks_total',
 ]);
 
 const HTTP_METRIC = 'triton_proxy_http_request_duration_seconds';
