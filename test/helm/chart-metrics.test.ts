@@ -49,6 +49,19 @@ triton_proxy_servers_known 0
 triton_proxy_redis_up 0
 # HELP triton_proxy_rejections_total Requests refused by admission control, by reason.
 # TYPE triton_proxy_rejections_total counter
+# HELP triton_proxy_cache_requests_total Requests for cached models by result.
+# TYPE triton_proxy_cache_requests_total counter
+# HELP triton_proxy_cache_coalesced_total Requests that shared an identical request's upstream call.
+# TYPE triton_proxy_cache_coalesced_total counter
+# HELP triton_proxy_cache_evictions_total Cached answers evicted to stay within CACHE_MAX_BYTES.
+# TYPE triton_proxy_cache_evictions_total counter
+triton_proxy_cache_evictions_total 0
+# HELP triton_proxy_cache_invalidations_total Cached models invalidated by a load, reload or unload.
+# TYPE triton_proxy_cache_invalidations_total counter
+triton_proxy_cache_invalidations_total 0
+# HELP triton_proxy_cache_bytes Bytes held by the response cache per tier.
+# TYPE triton_proxy_cache_bytes gauge
+triton_proxy_cache_bytes{tier="memory"} 0
 `;
 
 function usesFrom(uses: readonly MetricUse[], source: MetricUse['source']): string[] {
@@ -178,6 +191,8 @@ describe('metric names used by the chart', function () {
         'triton_proxy_retries_total',
         'triton_proxy_breaker_state',
         'triton_proxy_redis_up',
+        'triton_proxy_cache_requests_total',
+        'triton_proxy_cache_bytes',
       ]) {
         assert.ok(used.has(metric), `the dashboard charts ${metric}`);
       }
