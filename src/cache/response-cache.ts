@@ -104,7 +104,9 @@ export function servedVersion(
 /**
  * Response cache and request coalescing for listed (deterministic) models,
  * independent of the protocol: it works on ModelInfer messages, stores
- * Triton's raw answer, and each front end renders it per caller.
+ * Triton's raw answer, and each front end renders it per caller (REST in
+ * codec; a gRPC front end encodes the returned message, whose id is the
+ * caller's).
  */
 export class ResponseCache {
   private readonly flights = new Coalescer<ModelInferResponse>();
@@ -119,6 +121,16 @@ export class ResponseCache {
   /** True when some model is cached or coalesced. */
   get enabled(): boolean {
     return this.deps.policies.enabled;
+  }
+
+  /**
+   * True when requests for `model` go through the cache or coalescing: a
+   * front end that forwards bytes (gRPC) decodes the message only then, and
+   * otherwise calls Triton directly.
+   */
+  handles(model: string): boolean {
+    const policy = this.deps.policies.for(model);
+    return policy.ttlMs !== undefined || policy.coalesce;
   }
 
   get inFlight(): number {

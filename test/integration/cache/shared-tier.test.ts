@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import Redis from 'ioredis';
+import { decodeModelInferResponse } from '../../../src/triton/wire';
 import { simpleModel, type FakeTriton } from '../../../src/fake-triton';
 import type { TensorMap } from '../../../src/fake-triton';
 import { startRedisServer, type RedisServerHandle } from '../../helpers/redis-server';
@@ -155,5 +157,47 @@ describe('shared cache tier (two replicas, real Redis)', function () {
       10_000,
       'an answer shared again through Redis',
     );
+  });
+});
+
+describe('shared cache tier on a Redis of its own (CACHE_REDIS_URL)', function () {
+  it('keeps answers, as raw Triton response bytes, in the cache Redis and none in the state Redis', async function () {
+    const stateRedis = await startRedisServer();
+    // An external REDIS_URL is one server: the two Redis cannot be told apart.
+    if (!stateRedis.canRestart) this.skip();
+    const cacheRedis = await startRedisServer();
+    const [fake] = (await startFakes(1)) as [FakeTriton];
+    const prefix = uniquePrefix();
+    const env = { ...CACHED, CACHE_REDIS_URL: cacheRedis.url };
+    const a = await startReplica([fake], { redisUrl: stateRedis.url, prefix, replicaId: 'a', env });
+    const b = await startReplica([fake], { redisUrl: stateRedis.url, prefix, replicaId: 'b', env });
+    const stateClient = new Redis(stateRedis.url);
+    const cacheClient = new Redis(cacheRedis.url);
+    try {
+      assert.equal((await postInfer(a.url, 'simple', simpleBody())).headers.get('x-cache'), 'MISS');
+      let keys: string[] = [];
+      await waitFor(
+        async () => (keys = await cacheClient.keys(`${prefix}cache:*`)).length === 1,
+        5000,
+        'the answer in the cache Redis',
+      );
+      assert.deepEqual(await stateClient.keys(`${prefix}cache:*`), []);
+      const value = (await cacheClient.getBuffer(keys[0]!))!;
+      assert.equal(value[0], 1, 'format byte');
+      const stored = decodeModelInferResponse(value.subarray(9));
+      assert.equal(stored.modelName, 'simple');
+      assert.equal(stored.id, '', 'no caller id is stored');
+      assert.ok((await cacheClient.pttl(keys[0]!)) > 0, 'the TTL is set in Redis');
+      assert.equal((await postInfer(b.url, 'simple', simpleBody())).headers.get('x-cache'), 'HIT');
+      assert.equal(fake.callCount('ModelInfer', 'simple'), 1);
+    } finally {
+      stateClient.disconnect();
+      cacheClient.disconnect();
+      await a.close();
+      await b.close();
+      await fake.stop({ graceMs: 100 });
+      await stateRedis.stop();
+      await cacheRedis.stop();
+    }
   });
 });
