@@ -42,6 +42,7 @@ export async function startProxyProcess(
       env: {
         ...process.env,
         PORT: '0',
+        GRPC_PORT: '0',
         HOST: '127.0.0.1',
         TRITON_SERVERS: `bench=${backendAddress}`,
         LOG_LEVEL: 'info',

@@ -265,6 +265,7 @@ async function measure(
     const config = loadConfig({
       env: {
         PORT: '0',
+        GRPC_PORT: '0',
         HOST: '127.0.0.1',
         LOG_LEVEL: 'error',
         TRITON_SERVERS: `t0=${fake.address}`,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts the proxy with its embedded default: the built-in demo
 # Triton backend (in-process fake) and in-memory model state. Listens on PORT
-# (default 8000) and prints a curl command that runs an inference.
+# (default 8000) and GRPC_PORT (default 8001, Triton's gRPC port; 0 turns the
+# gRPC front end off) and prints a curl command that runs an inference.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$(scripts/ensure-node.sh):$PATH"

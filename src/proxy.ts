@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config, type TritonServerConfig } from './config';
 import Redis from 'ioredis';
 import { AccessControl, QuotaEnforcer } from './access';
-import { createLogger, Metrics, type Logger } from './observability';
+import { createLogger, ErrorReporter, Metrics, type Logger } from './observability';
 import { loadInferenceService } from './triton';
 import { DnsDiscovery, Fleet, type Resolver } from './fleet';
 import {
@@ -27,7 +27,8 @@ import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
 import { ControlService, InferService } from './inference';
 import { MemoryTier, ModelPolicies, RedisTier, ResponseCache, type CacheHooks } from './cache';
-import { createApp, ErrorReporter } from './http';
+import { createApp } from './http';
+import { GrpcFront } from './grpc';
 
 export const PROXY_VERSION = '0.1.0';
 
@@ -48,6 +49,8 @@ export interface Proxy {
   readonly server: Server;
   /** Port actually bound (useful with PORT=0). */
   port(): number;
+  /** Port of the gRPC front end; 0 when it is off (GRPC_PORT=0). */
+  grpcPort(): number;
   isReady(): { ready: boolean; reasons: string[] };
   /** Readiness false at once, then the shutdown sequence; resolves when everything is closed. */
   shutdown(): Promise<void>;
@@ -240,8 +243,9 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     logger.info('demo backend started (built-in fake Triton)', { address: fake.address });
   }
 
+  const packageDefinition = loadInferenceService();
   const fleet = new Fleet({
-    packageDefinition: loadInferenceService(),
+    packageDefinition,
     channel: {
       maxMessageBytes: t.maxMessageBytes,
       keepaliveTimeMs: t.keepaliveTimeMs,
@@ -412,12 +416,13 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
 
   access.start();
   closers.push(() => access.stop());
+  const errors = new ErrorReporter(logger);
   const app = createApp({
     infer,
     control,
     maxBodyBytes: config.http.maxBodyBytes,
     tracing: config.tracing.enabled,
-    errors: new ErrorReporter(logger),
+    errors,
     isReady,
     registry: metrics.registry,
     access,
@@ -464,8 +469,30 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     });
   });
   const port = (): number => (server.address() as AddressInfo).port;
+  let grpcFront: GrpcFront | undefined;
+  if (config.http.grpcPort !== 0) {
+    grpcFront = new GrpcFront(
+      {
+        host: config.http.host,
+        port: config.http.grpcPort,
+        maxReceiveMessageBytes: config.http.maxBodyBytes,
+        maxSendMessageBytes: t.maxMessageBytes,
+        flowControlWindowBytes: t.flowControlWindowBytes,
+        tracing: config.tracing.enabled,
+      },
+      { infer, control, packageDefinition, metrics, errors },
+    );
+    try {
+      await grpcFront.start();
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+  }
+  const grpcPort = (): number => grpcFront?.port() ?? 0;
   logger.info('triton-proxy listening', {
     port: port(),
+    grpcPort: grpcPort(),
     servers: fleet.servers.map((s) => `${s.name}=${s.address}`),
     state: state.health().backend,
   });
@@ -477,6 +504,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       discovery?.stop();
       reconciler.stop();
       server.closeAllConnections();
+      grpcFront?.close();
       await new Promise<void>((r) => server.close(() => r()));
       await fleet.close();
       await state.close();
@@ -501,7 +529,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     // the wait.
     const stopped = new Promise<void>((r) => server.close(() => r()));
     server.closeIdleConnections();
-    const drained = Promise.all([admission.drain(), stopped]);
+    const drained = Promise.all([admission.drain(), stopped, grpcFront?.drain()]);
     const timedOut = await Promise.race([
       drained.then(() => false),
       new Promise<boolean>((r) => setTimeout(() => r(true), l.shutdownGraceMs).unref()),
@@ -511,5 +539,17 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     logger.info('shutdown complete');
   };
 
-  return { config, metrics, fleet, state, admission, server, port, isReady, shutdown, close };
+  return {
+    config,
+    metrics,
+    fleet,
+    state,
+    admission,
+    server,
+    port,
+    grpcPort,
+    isReady,
+    shutdown,
+    close,
+  };
 }

@@ -30,10 +30,16 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           env: 'HTTP_KEEPALIVE_TIMEOUT_MS',
         },
         maxBodyBytes: {
-          doc: 'Largest request body accepted (413 above it), checked before parsing.',
+          doc: 'Largest request body (REST) or ModelInfer message (gRPC) accepted, checked before it is read (413 / RESOURCE_EXHAUSTED above it).',
           format: 'nat',
           default: 128 * MiB,
           env: 'MAX_BODY_BYTES',
+        },
+        grpcPort: {
+          doc: "Port of the gRPC front end (inference.GRPCInferenceService, Triton's gRPC default 8001) on the same HOST; 0 disables it.",
+          format: 'port',
+          default: 8001,
+          env: 'GRPC_PORT',
         },
         apiKeys: {
           doc: 'Comma-separated API keys; when set, /v2 requests need `Authorization: Bearer <key>` or `X-API-Key`.',

@@ -11,6 +11,16 @@ export interface CallCounts {
 export class CallCounter {
   private readonly rpcCounts = new Map<RpcName, number>();
   private readonly modelCounts = new Map<RpcName, Map<string, number>>();
+  private readonly cancelCounts = new Map<RpcName, number>();
+
+  /** The client cancelled a call before it was answered (what Triton sees as a cancellation). */
+  recordCancelled(rpc: RpcName): void {
+    this.cancelCounts.set(rpc, (this.cancelCounts.get(rpc) ?? 0) + 1);
+  }
+
+  cancelled(rpc: RpcName): number {
+    return this.cancelCounts.get(rpc) ?? 0;
+  }
 
   recordCall(rpc: RpcName): void {
     this.rpcCounts.set(rpc, (this.rpcCounts.get(rpc) ?? 0) + 1);
@@ -43,5 +53,6 @@ export class CallCounter {
   reset(): void {
     this.rpcCounts.clear();
     this.modelCounts.clear();
+    this.cancelCounts.clear();
   }
 }

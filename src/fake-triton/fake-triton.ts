@@ -289,6 +289,11 @@ export class FakeTriton {
     return this.state.counter.count(rpc, model);
   }
 
+  /** Calls of `rpc` the client cancelled (or whose deadline passed) before they were answered. */
+  cancelledCount(rpc: RpcName): number {
+    return this.state.counter.cancelled(rpc);
+  }
+
   resetCounters(): void {
     this.state.counter.reset();
     Object.assign(this.state.streams, { opened: 0, cancelled: 0, responsesWritten: 0 });

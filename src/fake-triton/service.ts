@@ -63,6 +63,7 @@ export function createServiceImplementation(state: ServiceState): UntypedService
   ): handleUnaryCall<Req, Res> {
     return (call, callback) => {
       state.counter.recordCall(rpc);
+      call.once('cancelled', () => state.counter.recordCancelled(rpc));
       const model = modelOf === null ? '' : modelOf(call.request);
       if (modelOf !== null) state.counter.recordModel(rpc, model);
       arrived?.(call.request, call.metadata);

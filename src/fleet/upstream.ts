@@ -82,6 +82,14 @@ export class Upstream implements BalancedServer {
     );
   }
 
+  /** ModelInfer with the client's encoded message, answered with Triton's encoded response. */
+  inferBytes(message: Buffer, ctx: CallContext): Promise<Buffer> {
+    return this.track(
+      () => this.client.modelInferBytes(message, { ...ctx, open: this.openCalls }),
+      ctx.signal,
+    );
+  }
+
   /**
    * Opens a ModelStreamInfer stream here, lets `send` write the request(s),
    * and resolves once the server's first message arrived (null when it ended

@@ -1,3 +1,2 @@
 export { createApp, NORMALIZED_PATHS } from './app';
 export type { AppDeps } from './app';
-export { ErrorReporter } from './error-reporter';

@@ -107,6 +107,19 @@ export class ControlService {
     return res.ready === true;
   }
 
+  /**
+   * ModelReady as Triton's gRPC endpoint answers it: the answer, or the
+   * error (unknown model or version), of a server that has the model.
+   */
+  async modelReadyAnswer(model: string, version: string, meta: CallMeta): Promise<boolean> {
+    const res = await this.serverFor(model, version).call<{ ready: boolean }>(
+      'ModelReady',
+      { name: model, version },
+      this.ctx(meta),
+    );
+    return res.ready === true;
+  }
+
   async modelConfig(model: string, version: string, meta: CallMeta): Promise<Json> {
     const res = await this.serverFor(model, version).call<{ config?: Json }>(
       'ModelConfig',
@@ -200,13 +213,20 @@ export class ControlService {
    * rules allow; returns the server used. Shared state says LOADING while it
    * runs and READY (or UNAVAILABLE) after.
    */
-  async load(
+  load(model: string, body: Json, target: string | undefined, meta: CallMeta): Promise<string> {
+    return this.loadModel(model, ControlService.loadParameters(body), target, meta);
+  }
+
+  /**
+   * load() with the parameters already in RepositoryModelLoadRequest form
+   * (name -> ModelRepositoryParameter), as a gRPC client sends them.
+   */
+  async loadModel(
     model: string,
-    body: Json,
+    parameters: Json,
     target: string | undefined,
     meta: CallMeta,
   ): Promise<string> {
-    const parameters = ControlService.loadParameters(body);
     let server = this.targetServer(target);
     if (!server) {
       const candidates = this.deps.router.candidatesForLoad(model);
@@ -244,13 +264,17 @@ export class ControlService {
    * When no server has it the answer is success with no server, as Triton
    * ignores unloading a name it does not serve.
    */
-  async unload(
+  unload(model: string, body: Json, target: string | undefined, meta: CallMeta): Promise<string[]> {
+    return this.unloadModel(model, ControlService.loadParameters(body), target, meta);
+  }
+
+  /** unload() with the parameters in RepositoryModelUnloadRequest form. */
+  async unloadModel(
     model: string,
-    body: Json,
+    parameters: Json,
     target: string | undefined,
     meta: CallMeta,
   ): Promise<string[]> {
-    const parameters = ControlService.loadParameters(body);
     const named = this.targetServer(target);
     const snapshot = this.deps.state.snapshot();
     const holders = named

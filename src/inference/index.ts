@@ -1,5 +1,12 @@
 export { InferService } from './infer-service';
-export type { InferCall, InferResult, InferServiceDeps, ModelLoader } from './infer-service';
+export type {
+  InferCall,
+  InferResult,
+  InferServiceDeps,
+  MessageInferCall,
+  ModelLoader,
+  Protocol,
+} from './infer-service';
 export { ControlService } from './control-service';
 export type { ControlServiceDeps, CallMeta } from './control-service';
 export { mergeIndexes, mergeModelStats } from './merge';

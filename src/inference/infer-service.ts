@@ -1,10 +1,16 @@
 import { ProxyError, invalidRequest, isProxyError, toProxyError } from '../errors';
-import type { ModelInferRequest, ModelInferResponse, ParameterValue } from '../protocol';
+import type {
+  ModelInferRequest,
+  ModelInferResponse,
+  ParameterValue,
+  Parameters,
+} from '../protocol';
 import { parseInferRequest, encodeInferResponse, type EncodedInferResponse } from '../codec';
 import type { AdmissionController, AdmissionPriority } from '../admission';
 import type { Router, SequenceAffinity } from '../routing';
 import { executeWithRetry, type Backoff, type RetryBudget } from '../resilience';
 import type { Upstream } from '../fleet';
+import { readModelInferRequestHead, type CallContext } from '../triton';
 import type { ModelStateStore } from '../model-state';
 import type { Metrics } from '../observability';
 import type { CacheStatus, ResponseCache } from '../cache';
@@ -29,6 +35,37 @@ export interface InferCall {
 
 /** The rendered answer and how the cache obtained it (undefined: model not cached). */
 export type InferResult = EncodedInferResponse & { cacheStatus: CacheStatus | undefined };
+
+/** ModelInfer as a gRPC client sent it: the encoded message, forwarded without decoding tensors. */
+export interface MessageInferCall {
+  /** An encoded inference.ModelInferRequest. */
+  message: Buffer;
+  /** The client's own deadline (grpc-timeout) in ms since epoch, when it set one. */
+  deadline?: number;
+  requestId: string;
+  traceparent?: string;
+  /** Aborted when the client cancels or goes away. */
+  signal: AbortSignal;
+}
+
+/** Which protocol a request came in on (the `protocol` metric label). */
+export type Protocol = 'http' | 'grpc';
+
+/** What routing needs to know about one request. */
+interface Route {
+  model: string;
+  version: string;
+  /** Set for requests of a sequence (sticky, never retried elsewhere). */
+  sequenceId: string | undefined;
+  sequenceStart: boolean;
+  sequenceEnd: boolean;
+}
+
+/** What every attempt passes to the server call besides the request itself. */
+interface CallMetaForAttempts {
+  requestId: string;
+  traceparent?: string;
+}
 
 /** Waits for (or triggers) a load of a model that is ready nowhere; resolves with a server name. */
 export interface ModelLoader {
@@ -84,11 +121,21 @@ function clientClosed(model: string, cause: unknown): ProxyError {
   });
 }
 
-function sequenceIdOf(request: ModelInferRequest): string | undefined {
-  const id: ParameterValue | undefined = request.parameters.sequence_id;
+function sequenceIdOf(parameters: Parameters): string | undefined {
+  const id: ParameterValue | undefined = parameters.sequence_id;
   if (id === undefined || id === 0 || id === '' || id === 0n || typeof id === 'boolean')
     return undefined;
   return String(id);
+}
+
+function routeOf(model: string, version: string, parameters: Parameters): Route {
+  return {
+    model,
+    version,
+    sequenceId: sequenceIdOf(parameters),
+    sequenceStart: parameters.sequence_start === true,
+    sequenceEnd: parameters.sequence_end === true,
+  };
 }
 
 /**
@@ -133,7 +180,7 @@ export class InferService {
       const parsed = performance.now();
       this.stage.parse.observe((parsed - started) / 1000);
 
-      const deadline = Date.now() + this.timeoutMs(request, call.timeoutMs);
+      const deadline = Date.now() + this.timeoutMs(request.parameters, call.timeoutMs);
       const answer = await this.deps.cache.serve(
         request,
         {
@@ -159,7 +206,66 @@ export class InferService {
       outcome = e.code === 'CLIENT_CLOSED' ? 'client_closed' : e.code;
       throw e;
     } finally {
-      this.duration(modelLabel, outcome).observe((performance.now() - started) / 1000);
+      this.duration(modelLabel, outcome, 'http').observe((performance.now() - started) / 1000);
+    }
+  }
+
+  /**
+   * ModelInfer for a gRPC client, without transcoding: only the model, version
+   * and request parameters are read from the message (for routing, admission,
+   * sequences and the deadline); the client's bytes go to Triton as they are
+   * and Triton's encoded answer comes back the same way.
+   */
+  async inferMessage(call: MessageInferCall): Promise<Buffer> {
+    const started = performance.now();
+    let outcome = 'ok';
+    let modelLabel = 'other';
+    let model = '';
+    try {
+      this.deps.metrics.requestBytes.observe(call.message.length);
+      let head;
+      try {
+        head = readModelInferRequestHead(call.message);
+      } catch (err) {
+        throw invalidRequest(`malformed ModelInferRequest: ${(err as Error).message}`);
+      }
+      model = head.modelName;
+      const labels = this.deps.metrics.models;
+      modelLabel = this.deps.state.snapshot().isKnown(model)
+        ? labels.forKnown(model)
+        : labels.forUntrusted(model);
+      const route = routeOf(model, tritonVersion(head.modelVersion), head.parameters);
+      const t1 = performance.now();
+      this.stage.parse.observe((t1 - started) / 1000);
+
+      let deadline = Date.now() + this.timeoutMs(head.parameters, undefined);
+      if (call.deadline !== undefined && call.deadline < deadline) deadline = call.deadline;
+      const permit = await this.deps.admission.acquire(
+        model,
+        call.message.length,
+        call.signal,
+        deadline,
+      );
+      const t2 = performance.now();
+      this.stage.queue.observe((t2 - t1) / 1000);
+      let response: Buffer;
+      try {
+        response = await this.callFleet(route, call, deadline, call.signal, (upstream, ctx) =>
+          upstream.inferBytes(call.message, ctx),
+        );
+      } finally {
+        permit.release();
+      }
+      modelLabel = labels.forKnown(model);
+      this.stage.upstream.observe((performance.now() - t2) / 1000);
+      this.deps.metrics.responseBytes.observe(response.length);
+      return response;
+    } catch (err) {
+      const e = call.signal.aborted ? clientClosed(model, err) : toProxyError(err);
+      outcome = e.code === 'CLIENT_CLOSED' ? 'client_closed' : e.code;
+      throw e;
+    } finally {
+      this.duration(modelLabel, outcome, 'grpc').observe((performance.now() - started) / 1000);
     }
   }
 
@@ -184,7 +290,13 @@ export class InferService {
     const t2 = performance.now();
     this.stage.queue.observe((t2 - t1) / 1000);
     try {
-      const response = await this.callFleet(request, call, deadline, signal);
+      const response = await this.callFleet(
+        routeOf(call.model, request.modelVersion, request.parameters),
+        call,
+        deadline,
+        signal,
+        (upstream, ctx) => upstream.infer(request, ctx),
+      );
       this.stage.upstream.observe((performance.now() - t2) / 1000);
       return response;
     } finally {
@@ -192,11 +304,11 @@ export class InferService {
     }
   }
 
-  private duration(model: string, outcome: string): StageTimer {
-    const key = `${model}\u0000${outcome}`;
+  private duration(model: string, outcome: string, protocol: Protocol): StageTimer {
+    const key = `${model}\u0000${outcome}\u0000${protocol}`;
     let timer = this.durations.get(key);
     if (!timer) {
-      timer = this.deps.metrics.requestDuration.labels(model, 'infer', outcome);
+      timer = this.deps.metrics.requestDuration.labels(model, 'infer', outcome, protocol);
       this.durations.set(key, timer);
     }
     return timer;
@@ -206,23 +318,27 @@ export class InferService {
    * Triton's `timeout` request parameter (microseconds) and the
    * X-Request-Timeout-Ms header can each shorten the proxy's default deadline.
    */
-  private timeoutMs(request: ModelInferRequest, headerMs: number | undefined): number {
+  private timeoutMs(parameters: Parameters, headerMs: number | undefined): number {
     let ms = this.deps.defaultTimeoutMs;
-    const t = request.parameters.timeout;
+    const t = parameters.timeout;
     if (typeof t === 'number' && t > 0) ms = Math.min(ms, Math.ceil(t / 1000));
     if (headerMs !== undefined) ms = Math.min(ms, headerMs);
     return ms;
   }
 
-  private callFleet(
-    request: ModelInferRequest,
-    call: InferCall,
+  /**
+   * Runs `send` on a server chosen for the route, with retries on other
+   * servers, sequence affinity and shared-state corrections; the same for
+   * every protocol, only `send` differs.
+   */
+  private callFleet<T>(
+    route: Route,
+    call: CallMetaForAttempts,
     deadline: number,
     signal: AbortSignal,
-  ): Promise<ModelInferResponse> {
-    const sequenceId = sequenceIdOf(request);
-    const model = call.model;
-    const version = request.modelVersion;
+    send: (upstream: Upstream, ctx: CallContext) => Promise<T>,
+  ): Promise<T> {
+    const { model, version, sequenceId } = route;
     return executeWithRetry({
       deadline,
       maxAttempts: this.deps.retry.maxAttempts,
@@ -243,16 +359,9 @@ export class InferService {
         const upstream =
           sequenceId === undefined
             ? await this.choose(model, version, exclude, deadline, attemptSignal)
-            : await this.chooseForSequence(
-                model,
-                version,
-                sequenceId,
-                request,
-                deadline,
-                attemptSignal,
-              );
+            : await this.chooseForSequence(route, sequenceId, deadline, attemptSignal);
         try {
-          const response = await upstream.infer(request, {
+          const response = await send(upstream, {
             deadline,
             requestId: call.requestId,
             traceparent: call.traceparent,
@@ -268,7 +377,7 @@ export class InferService {
               'answered a request',
             );
           }
-          if (sequenceId !== undefined && request.parameters.sequence_end === true) {
+          if (sequenceId !== undefined && route.sequenceEnd) {
             this.deps.affinity.end(model, sequenceId);
           }
           return response;
@@ -402,17 +511,13 @@ export class InferService {
   }
 
   private async chooseForSequence(
-    model: string,
-    version: string,
+    route: Route,
     sequenceId: string,
-    request: ModelInferRequest,
     deadline: number,
     signal: AbortSignal,
   ): Promise<Upstream> {
-    const pinned =
-      request.parameters.sequence_start === true
-        ? undefined
-        : this.deps.affinity.get(model, sequenceId);
+    const { model, version } = route;
+    const pinned = route.sequenceStart ? undefined : this.deps.affinity.get(model, sequenceId);
     if (pinned !== undefined) {
       const upstream = this.deps.servers.get(pinned);
       // A server known to be down has lost the sequence's state (or soon will):

@@ -3,3 +3,5 @@ export type { Logger, LoggerOptions } from './logger';
 export { Metrics, METRIC_PREFIX } from './metrics';
 export type { Stage } from './metrics';
 export { ModelLabels } from './model-labels';
+export { ErrorReporter } from './error-reporter';
+export { acceptRequestId, parseTraceparent } from './request-id';

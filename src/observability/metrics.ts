@@ -23,8 +23,15 @@ export class Metrics {
 
   readonly requestDuration = new Histogram({
     name: `${METRIC_PREFIX}request_duration_seconds`,
-    help: 'Inference request latency at the proxy, by model, route and outcome (ok or an error code).',
-    labelNames: ['model', 'route', 'outcome'] as const,
+    help: 'Inference request latency at the proxy, by model, route, outcome (ok or an error code) and protocol (http or grpc).',
+    labelNames: ['model', 'route', 'outcome', 'protocol'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly grpcRequestDuration = new Histogram({
+    name: `${METRIC_PREFIX}grpc_request_duration_seconds`,
+    help: 'Every call to the gRPC front end, by method and gRPC status name (streams: until they end).',
+    labelNames: ['method', 'code'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });

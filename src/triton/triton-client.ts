@@ -13,7 +13,7 @@ import type { PackageDefinition, MethodDefinition } from '@grpc/proto-loader';
 import type { ModelInferRequest, ModelInferResponse } from '../protocol';
 import type { TlsConfig } from '../config';
 import { SERVICE_NAME, SERVICE_PATH, withoutNulls } from './protos';
-import { decodeModelInferResponse, encodeModelInferRequest } from './wire';
+import { GRPC_FRAME_HEADER_BYTES, decodeModelInferResponse, encodeModelInferRequest } from './wire';
 import { GrpcCallError } from './grpc-call-error';
 import { Http2UnaryChannel } from './http2-unary';
 import { encodeModelInferRequestFrameParts } from './model-infer-frame';
@@ -66,6 +66,8 @@ export interface OpenCall {
 type Json = Record<string, unknown>;
 
 const MODEL_INFER_PATH = `${SERVICE_PATH}ModelInfer`;
+
+const identity = (b: Buffer): Buffer => b;
 
 function channelCredentials(tls: TlsConfig | undefined): ChannelCredentials {
   if (!tls || !tls.enabled) return credentials.createInsecure();
@@ -214,6 +216,46 @@ export class TritonClient {
       request,
       ctx,
     );
+  }
+
+  /**
+   * ModelInfer with an already encoded request, answered with the encoded
+   * response: the gRPC front end forwards a client's message as it came
+   * (only a 5-byte frame header is added, the message is not copied) and
+   * hands Triton's answer back the same way.
+   */
+  modelInferBytes(message: Buffer, ctx: CallContext): Promise<Buffer> {
+    if (this.inferChannels.length === 0) {
+      return this.unary(MODEL_INFER_PATH, identity, identity, message, ctx);
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      if (ctx.signal?.aborted) {
+        reject(new GrpcCallError(GrpcStatus.CANCELLED, 'call cancelled by the client'));
+        return;
+      }
+      const header = Buffer.allocUnsafe(GRPC_FRAME_HEADER_BYTES);
+      header[0] = 0;
+      header.writeUInt32BE(message.length, 1);
+      const channel = this.inferChannels[this.nextInfer]!;
+      this.nextInfer = (this.nextInfer + 1) % this.inferChannels.length;
+      const call = channel.call(
+        {
+          path: MODEL_INFER_PATH,
+          frame: [header, message],
+          deadline: ctx.deadline,
+          metadata: TritonClient.headers(ctx),
+        },
+        (err, response) => {
+          ctx.open?.delete(call);
+          if (onAbort) ctx.signal!.removeEventListener('abort', onAbort);
+          if (err) reject(err);
+          else resolve(response!);
+        },
+      );
+      ctx.open?.add(call);
+      const onAbort = ctx.signal ? () => call.cancel() : undefined;
+      if (onAbort) ctx.signal!.addEventListener('abort', onAbort, { once: true });
+    });
   }
 
   /**

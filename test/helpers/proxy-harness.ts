@@ -19,6 +19,8 @@ export async function startTestProxy(
     env: {
       PORT: '0',
       HOST: '127.0.0.1',
+      // Off unless a test asks for it: many proxies run at once and 8001 is one port.
+      GRPC_PORT: '0',
       LOG_LEVEL: 'error',
       TRITON_HEALTH_INTERVAL_MS: '200',
       SHUTDOWN_DELAY_MS: '0',

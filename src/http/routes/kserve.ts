@@ -14,7 +14,7 @@ import { clientOf } from '../auth';
 import { parseJsonObject, readBody } from '../body';
 import { cacheControlOf, requestIdOf, requestTimeoutOf, traceOf } from '../context';
 import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
-import type { ErrorReporter } from '../error-reporter';
+import type { ErrorReporter } from '../../observability';
 
 export interface KserveRoutesDeps {
   infer: InferService;

@@ -4,6 +4,8 @@ export {
   decodeModelInferRequest,
   GRPC_FRAME_HEADER_BYTES,
 } from './model-infer-request';
+export { readModelInferRequestHead } from './model-infer-request-head';
+export type { ModelInferRequestHead } from './model-infer-request-head';
 export { encodeModelInferResponse, decodeModelInferResponse } from './model-infer-response';
 export {
   encodeModelStreamInferResponse,

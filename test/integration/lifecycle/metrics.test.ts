@@ -28,7 +28,8 @@ import {
 
 /** The metrics contract (README's table): name, type and label names. */
 const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> = [
-  ['triton_proxy_request_duration_seconds', 'histogram', ['model', 'route', 'outcome']],
+  ['triton_proxy_request_duration_seconds', 'histogram', ['model', 'route', 'outcome', 'protocol']],
+  ['triton_proxy_grpc_request_duration_seconds', 'histogram', ['method', 'code']],
   ['triton_proxy_stage_duration_seconds', 'histogram', ['stage']],
   ['triton_proxy_request_size_bytes', 'histogram', []],
   ['triton_proxy_response_size_bytes', 'histogram', []],
@@ -65,13 +66,15 @@ const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> 
 ];
 
 /**
- * Only a Redis failure, or traffic to cached models (test/integration/cache),
- * records these; the rest must have samples after the traffic below.
+ * Only a Redis failure, traffic to cached models (test/integration/cache), or
+ * gRPC traffic (test/integration/grpc-front) records these; the rest must
+ * have samples after the traffic below.
  */
 const NEEDS_A_FAULT = new Set([
   'triton_proxy_redis_errors_total',
   'triton_proxy_cache_requests_total',
   'triton_proxy_cache_coalesced_total',
+  'triton_proxy_grpc_request_duration_seconds',
   // Only a change of the keys file records it.
   'triton_proxy_auth_keys_reloads_total',
   // Only clients with a quota (test/integration/front-door) record these.

@@ -70,6 +70,7 @@ export async function startProxyWithProcessMetrics(
   const config = loadConfig({
     env: {
       PORT: '0',
+      GRPC_PORT: '0',
       HOST: '127.0.0.1',
       LOG_LEVEL: 'error',
       TRITON_HEALTH_INTERVAL_MS: '200',
@@ -215,7 +216,13 @@ export interface ProxyProcess {
 export function spawnProxy(port: number, env: Record<string, string>): ProxyProcess {
   const child = spawn(process.execPath, [MAIN_JS], {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      GRPC_PORT: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';

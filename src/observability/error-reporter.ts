@@ -1,5 +1,5 @@
 import type { ProxyError } from '../errors';
-import type { Logger } from '../observability';
+import type { Logger } from './logger';
 
 /**
  * Logs failed requests without flooding: client errors at debug; server-side

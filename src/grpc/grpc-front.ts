@@ -1,0 +1,300 @@
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import {
+  Metadata,
+  Server,
+  ServerCredentials,
+  status as GrpcStatus,
+  type MethodDefinition,
+  type ServerUnaryCall,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+  type sendUnaryData,
+} from '@grpc/grpc-js';
+import type { PackageDefinition } from '@grpc/proto-loader';
+import { toProxyError } from '../errors';
+import type { ControlService, InferService } from '../inference';
+import type { ErrorReporter, Metrics } from '../observability';
+import { MODEL_INFER_PATH, SERVICE_NAME, grpcStatusName } from '../triton';
+import { callMetaOf, type GrpcCallMeta } from './call-meta';
+import { errorResponse } from './status';
+
+export interface GrpcFrontOptions {
+  host: string;
+  /** Port to bind; 0 picks a free one (the proxy's config uses 0 to mean "off" and never starts this). */
+  port: number;
+  /** Largest message a client may send (MAX_BODY_BYTES), checked from the frame header before it is read. */
+  maxReceiveMessageBytes: number;
+  /** Largest message sent back (Triton's answers pass through, so the upstream limit). */
+  maxSendMessageBytes: number;
+  /** HTTP/2 receive window per connection and stream. */
+  flowControlWindowBytes: number;
+  /** Accept W3C traceparent metadata, forward it and log the trace id. */
+  tracing: boolean;
+}
+
+export interface GrpcFrontDeps {
+  infer: InferService;
+  control: ControlService;
+  packageDefinition: PackageDefinition;
+  metrics: Metrics;
+  errors: ErrorReporter;
+}
+
+type Json = Record<string, unknown>;
+
+/** One unary control RPC: the decoded request in, the response object out. */
+type ControlHandler = (request: Json, meta: GrpcCallMeta, headers: Metadata) => Promise<Json>;
+
+const identity = (b: Buffer): Buffer => b;
+
+type Timer = { observe(seconds: number): void };
+
+/**
+ * The gRPC front end: Triton's inference.GRPCInferenceService for clients
+ * that speak gRPC (tritonclient.grpc, perf_analyzer -i grpc, generated
+ * stubs), with the same use cases, and so the same policies, as the REST
+ * routes. ModelInfer is passed through without transcoding: its request and
+ * response are bytes here (identity serializers), and only the use case reads
+ * the few fields it routes on.
+ */
+export class GrpcFront {
+  private readonly server: Server;
+  private boundPort = 0;
+  private readonly timers = new Map<string, Timer>();
+
+  constructor(
+    private readonly options: GrpcFrontOptions,
+    private readonly deps: GrpcFrontDeps,
+  ) {
+    this.server = new Server({
+      'grpc.max_receive_message_length': options.maxReceiveMessageBytes,
+      'grpc.max_send_message_length': options.maxSendMessageBytes,
+    });
+    const base = deps.packageDefinition[SERVICE_NAME] as unknown as Record<
+      string,
+      MethodDefinition<unknown, unknown>
+    >;
+    const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
+    const implementation: UntypedServiceImplementation = {};
+    for (const [name, handler] of Object.entries(this.controlHandlers())) {
+      const method = base[name];
+      if (!method) throw new Error(`${SERVICE_NAME} has no method ${name}`);
+      definition[name] = method;
+      implementation[name] = this.unary(name, handler);
+    }
+    const modelInfer: MethodDefinition<Buffer, Buffer> = {
+      path: MODEL_INFER_PATH,
+      originalName: 'modelInfer',
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    };
+    definition.ModelInfer = modelInfer as MethodDefinition<unknown, unknown>;
+    implementation.ModelInfer = (
+      call: ServerUnaryCall<Buffer, Buffer>,
+      callback: sendUnaryData<Buffer>,
+    ) => this.modelInfer(call, callback);
+    this.server.addService(definition as ServiceDefinition, implementation);
+  }
+
+  /** Binds HOST:port and starts serving; resolves with the bound port. */
+  start(): Promise<number> {
+    const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(
+        `${host}:${this.options.port}`,
+        ServerCredentials.createInsecure(),
+        (err, port) => {
+          if (err) {
+            reject(
+              new Error(
+                `gRPC front end cannot listen on ${host}:${this.options.port}: ${err.message}`,
+              ),
+            );
+            return;
+          }
+          this.boundPort = port;
+          this.tuneSessions();
+          resolve(port);
+        },
+      );
+    });
+  }
+
+  port(): number {
+    return this.boundPort;
+  }
+
+  /**
+   * Stops accepting connections and calls (clients get GOAWAY and move to
+   * another replica); resolves when the calls already open have finished.
+   */
+  drain(): Promise<void> {
+    return new Promise((resolve) => this.server.tryShutdown(() => resolve()));
+  }
+
+  /** Ends everything at once (open calls are cancelled). */
+  close(): void {
+    this.server.forceShutdown();
+  }
+
+  /**
+   * grpc-js sizes a server's HTTP/2 windows at 64 KiB and has no option for
+   * it; 4 MiB tensors would then crawl in 64 KiB round trips. Each new
+   * session gets the same window as the upstream channels instead. grpc-js
+   * keeps its HTTP/2 servers in a private map; a test checks the window a
+   * client sees, so a grpc-js change that breaks this fails there.
+   */
+  private tuneSessions(): void {
+    const window = this.options.flowControlWindowBytes;
+    if (window <= 65_535) return;
+    const servers = (this.server as unknown as { http2Servers?: Map<Http2Server, unknown> })
+      .http2Servers;
+    if (!(servers instanceof Map)) return;
+    for (const http2Server of servers.keys()) {
+      http2Server.on('session', (session: ServerHttp2Session) => {
+        const apply = () => {
+          try {
+            session.settings({ initialWindowSize: window });
+            session.setLocalWindowSize(window);
+          } catch {
+            // A session closing already keeps the defaults.
+          }
+        };
+        if (session.encrypted === undefined || session.socket) apply();
+        else session.once('connect', apply);
+      });
+    }
+  }
+
+  private timer(method: string, code: GrpcStatus): Timer {
+    const key = `${method}\u0000${code}`;
+    let t = this.timers.get(key);
+    if (!t) {
+      t = this.deps.metrics.grpcRequestDuration.labels(method, grpcStatusName(code));
+      this.timers.set(key, t);
+    }
+    return t;
+  }
+
+  private fail(
+    method: string,
+    err: unknown,
+    meta: GrpcCallMeta,
+    callback: sendUnaryData<never>,
+    started: number,
+  ): void {
+    const e = toProxyError(err);
+    this.deps.errors.report(e, {
+      requestId: meta.requestId,
+      path: `/${SERVICE_NAME}/${method}`,
+      traceId: meta.traceId,
+    });
+    const response = errorResponse(e, meta.requestId);
+    this.timer(method, response.code!).observe((performance.now() - started) / 1000);
+    callback(response);
+  }
+
+  private modelInfer(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
+    const started = performance.now();
+    const meta = callMetaOf(call, this.options.tracing);
+    const controller = new AbortController();
+    const onCancel = () => controller.abort();
+    call.once('cancelled', onCancel);
+    this.deps.infer
+      .inferMessage({
+        message: call.request,
+        deadline: meta.deadline,
+        requestId: meta.requestId,
+        traceparent: meta.traceparent,
+        signal: controller.signal,
+      })
+      .then(
+        (response) => {
+          call.off('cancelled', onCancel);
+          const headers = new Metadata();
+          headers.set('x-request-id', meta.requestId);
+          call.sendMetadata(headers);
+          this.timer('ModelInfer', GrpcStatus.OK).observe((performance.now() - started) / 1000);
+          callback(null, response);
+        },
+        (err: unknown) => {
+          call.off('cancelled', onCancel);
+          if (controller.signal.aborted) {
+            // The client is gone (or its deadline passed): nobody reads an answer.
+            this.timer('ModelInfer', GrpcStatus.CANCELLED).observe(
+              (performance.now() - started) / 1000,
+            );
+            return;
+          }
+          this.fail('ModelInfer', err, meta, callback, started);
+        },
+      );
+  }
+
+  private unary(method: string, handler: ControlHandler) {
+    return (call: ServerUnaryCall<Json, Json>, callback: sendUnaryData<Json>): void => {
+      const started = performance.now();
+      const meta = callMetaOf(call, this.options.tracing);
+      const headers = new Metadata();
+      headers.set('x-request-id', meta.requestId);
+      // A use case may throw before it returns a promise; both reach the client as its status.
+      Promise.resolve()
+        .then(() => handler(call.request, meta, headers))
+        .then(
+          (response) => {
+            call.sendMetadata(headers);
+            this.timer(method, GrpcStatus.OK).observe((performance.now() - started) / 1000);
+            callback(null, response);
+          },
+          (err: unknown) => this.fail(method, err, meta, callback, started),
+        );
+    };
+  }
+
+  /** The control RPCs, each a call of one ControlService use case. */
+  private controlHandlers(): Record<string, ControlHandler> {
+    const control = this.deps.control;
+    const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+    return {
+      ServerLive: async (_req, meta) => ({ live: await control.serverLive(meta) }),
+      ServerReady: async () => ({ ready: control.serverReady() }),
+      ModelReady: async (req, meta) => ({
+        ready: await control.modelReadyAnswer(str(req.name), str(req.version), meta),
+      }),
+      ServerMetadata: (_req, meta) => control.serverMetadata(meta),
+      ModelMetadata: (req, meta) => control.modelMetadata(str(req.name), str(req.version), meta),
+      ModelConfig: async (req, meta) => ({
+        config: await control.modelConfig(str(req.name), str(req.version), meta),
+      }),
+      ModelStatistics: (req, meta) =>
+        control.modelStatistics(str(req.name), str(req.version), meta),
+      RepositoryIndex: async (req, meta) => ({
+        models: await control.repositoryIndex({ ready: req.ready === true }, meta),
+      }),
+      RepositoryModelLoad: async (req, meta, headers) => {
+        const server = await control.loadModel(
+          str(req.model_name),
+          (req.parameters as Json | undefined) ?? {},
+          meta.targetServer,
+          meta,
+        );
+        headers.set('x-triton-server', server);
+        return {};
+      },
+      RepositoryModelUnload: async (req, meta, headers) => {
+        const servers = await control.unloadModel(
+          str(req.model_name),
+          (req.parameters as Json | undefined) ?? {},
+          meta.targetServer,
+          meta,
+        );
+        headers.set('x-triton-server', servers.join(','));
+        return {};
+      },
+    };
+  }
+}

@@ -1,0 +1,3 @@
+export { GrpcFront } from './grpc-front';
+export type { GrpcFrontDeps, GrpcFrontOptions } from './grpc-front';
+export { grpcStatusOf } from './status';
