@@ -11,7 +11,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import checks_api, checks_errors, checks_inference, checks_repository, layout, perf, repository
+from . import checks_api, checks_errors, checks_grpc, checks_inference, checks_repository, layout, perf, repository
 from .compare import Pair, Target
 from .context import Context
 from .processes import LOOPBACK, Proxy, TritonServer
@@ -74,7 +74,8 @@ def main() -> int:
             f"{importlib.metadata.version('nvidia-pytriton')}, HTTP {_url(direct.port)}, gRPC {_url(server.grpc_port)}",
             f"client: tritonclient {importlib.metadata.version('tritonclient')} (perf_analyzer from the same wheel)",
             (
-                f"proxy:  HTTP {_url(proxy_target.port)} -> gRPC {_url(server.grpc_port)}"
+                f"proxy:  HTTP {_url(proxy_target.port)} and gRPC {_url(proxy.grpc_port)} "
+                f"-> gRPC {_url(server.grpc_port)}"
                 if proxy_running
                 else "proxy:  NOT RUNNING - every check compared the server's own HTTP endpoint with itself"
             ),
@@ -88,10 +89,19 @@ def main() -> int:
         checks_api.run_statistics(ctx)
         checks_errors.run(ctx)
         checks_repository.run(ctx)
+        checks_grpc.run(server.grpc_port, proxy.grpc_port if proxy_running and proxy else None, report)
         if args.skip_perf:
             report.skip("perf", "perf_analyzer runs", "--skip-perf")
         else:
             perf.run(env_layout, direct, proxy_target if proxy_running else None, report, args.workdir)
+            perf.run(
+                env_layout,
+                Target("direct", server.grpc_port),
+                Target("proxy", proxy.grpc_port) if proxy_running and proxy else None,
+                report,
+                args.workdir,
+                protocol="grpc",
+            )
     finally:
         if pair is not None:
             pair.close()

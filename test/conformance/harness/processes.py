@@ -116,11 +116,13 @@ class Proxy:
 
     def __init__(self, repo_root: Path, upstream_grpc_port: int, workdir: Path):
         self.http_port = free_port()
+        self.grpc_port = free_port()
         env = dict(os.environ)
         env.update(
             {
                 "HOST": LOOPBACK,
                 "PORT": str(self.http_port),
+                "GRPC_PORT": str(self.grpc_port),
                 "TRITON_SERVERS": f"conformance={LOOPBACK}:{upstream_grpc_port}",
                 "LOG_LEVEL": os.environ.get("CONFORMANCE_PROXY_LOG_LEVEL", "warn"),
                 # No preStop window to wait out when the suite stops it.

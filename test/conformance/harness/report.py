@@ -98,7 +98,8 @@ class Report:
         if self.perf_rows:
             lines += [
                 "",
-                "perf_analyzer -i http, model add_sub, INT32 [1,16] x2 (latency in usec; ratio = proxy/direct):",
+                "perf_analyzer -i http and -i grpc, model add_sub, INT32 [1,16] x2 "
+                "(latency in usec; ratio = proxy/direct):",
             ]
             columns = list(self.perf_rows[0].keys())
             widths = {c: max(len(c), *(len(row[c]) for row in self.perf_rows)) for c in columns}

@@ -10,6 +10,7 @@ import {
   type GrpcTestProxy,
 } from '../../helpers/grpc-client';
 import type { FakeTriton } from '../../../src/fake-triton';
+import { decodeModelInferResponse, encodeModelInferRequest } from '../../../src/triton/wire';
 
 const A = Array.from({ length: 16 }, (_, i) => i);
 const B = Array.from({ length: 16 }, () => 1);
@@ -117,18 +118,23 @@ describe('gRPC front end: the same policies as REST', () => {
   });
 
   it('passes 64 MiB tensors both ways at the default limits', async function () {
-    this.timeout(60_000);
+    // Seconds alone; a generous bound for a loaded 2-core box.
+    this.timeout(150_000);
     const { client } = await start({});
-    const request = identityRequest(64 * MiB);
-    const bytes = client.encode('ModelInfer', request);
-    const answer = await client.inferBytes(bytes, { deadlineMs: 50_000 });
-    const decoded = client.decodeResponse<{ raw_output_contents: Buffer[] }>(
-      'ModelInfer',
-      answer.value,
-    );
-    const out = decoded.raw_output_contents[0]!;
+    const data = (identityRequest(64 * MiB).raw_input_contents as Buffer[])[0]!;
+    const bytes = encodeModelInferRequest({
+      modelName: 'identity',
+      modelVersion: '',
+      id: '',
+      parameters: {},
+      inputs: [{ name: 'INPUT0', datatype: 'FP32', shape: [1, data.length / 4], parameters: {} }],
+      outputs: [],
+      rawInputContents: [data],
+    });
+    const answer = await client.inferBytes(bytes, { deadlineMs: 120_000 });
+    const out = decodeModelInferResponse(answer.value).rawOutputContents[0]!;
     assert.equal(out.length, 64 * MiB);
-    assert.ok(out.equals((request.raw_input_contents as Buffer[])[0]!), 'same bytes back');
+    assert.ok(out.equals(data), 'same bytes back');
   });
 
   it('retries a failed attempt on another server', async () => {
