@@ -262,8 +262,9 @@ export class GrpcFront {
     return {
       ServerLive: async (_req, meta) => ({ live: await control.serverLive(meta) }),
       ServerReady: async () => ({ ready: control.serverReady() }),
+      // Triton's gRPC endpoint answers ready=false (not an error) for unknown models and versions.
       ModelReady: async (req, meta) => ({
-        ready: await control.modelReadyAnswer(str(req.name), str(req.version), meta),
+        ready: await control.modelReady(str(req.name), str(req.version), meta),
       }),
       ServerMetadata: (_req, meta) => control.serverMetadata(meta),
       ModelMetadata: (req, meta) => control.modelMetadata(str(req.name), str(req.version), meta),

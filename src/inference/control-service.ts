@@ -107,19 +107,6 @@ export class ControlService {
     return res.ready === true;
   }
 
-  /**
-   * ModelReady as Triton's gRPC endpoint answers it: the answer, or the
-   * error (unknown model or version), of a server that has the model.
-   */
-  async modelReadyAnswer(model: string, version: string, meta: CallMeta): Promise<boolean> {
-    const res = await this.serverFor(model, version).call<{ ready: boolean }>(
-      'ModelReady',
-      { name: model, version },
-      this.ctx(meta),
-    );
-    return res.ready === true;
-  }
-
   async modelConfig(model: string, version: string, meta: CallMeta): Promise<Json> {
     const res = await this.serverFor(model, version).call<{ config?: Json }>(
       'ModelConfig',

@@ -163,8 +163,6 @@ describe('gRPC front end: every RPC against a fake Triton', () => {
     const cases: Array<[string, string, object]> = [
       ['ModelMetadata of an unknown model', 'ModelMetadata', { name: 'nope', version: '' }],
       ['ModelConfig of an unknown model', 'ModelConfig', { name: 'nope', version: '' }],
-      ['ModelReady of an unknown model', 'ModelReady', { name: 'nope', version: '' }],
-      ['ModelReady of an unknown version', 'ModelReady', { name: 'simple', version: '9' }],
       [
         'ModelInfer with a wrong shape',
         'ModelInfer',
@@ -209,6 +207,15 @@ describe('gRPC front end: every RPC against a fake Triton', () => {
         assert.ok(ours.metadata.get('x-request-id').length === 1);
       });
     }
+  });
+
+  it('answers ModelReady false for an unknown model or version, as Triton does', async () => {
+    assert.deepEqual(await viaProxy.call('ModelReady', { name: 'nope', version: '' }), {
+      ready: false,
+    });
+    assert.deepEqual(await viaProxy.call('ModelReady', { name: 'simple', version: '9' }), {
+      ready: false,
+    });
   });
 
   it('answers INVALID_ARGUMENT naming the problem for bytes that are not a ModelInferRequest', async () => {
