@@ -11,6 +11,7 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
+import { mayUseModel, type AccessControl, type Client, type Scope } from '../access';
 import { toProxyError } from '../errors';
 import type { ControlService, InferService } from '../inference';
 import type { ErrorReporter, Metrics } from '../observability';
@@ -35,6 +36,8 @@ export interface GrpcFrontOptions {
 export interface GrpcFrontDeps {
   infer: InferService;
   control: ControlService;
+  /** The same authentication, scopes and model globs as the REST routes. */
+  access: AccessControl;
   packageDefinition: PackageDefinition;
   metrics: Metrics;
   errors: ErrorReporter;
@@ -42,8 +45,13 @@ export interface GrpcFrontDeps {
 
 type Json = Record<string, unknown>;
 
-/** One unary control RPC: the decoded request in, the response object out. */
-type ControlHandler = (request: Json, meta: GrpcCallMeta, headers: Metadata) => Promise<Json>;
+/** One unary control RPC: the scope it needs, the model it names, and what it does. */
+interface ControlRpc {
+  scope: Scope;
+  /** The model the request names ('' for none), checked against the client's model globs. */
+  model?: (request: Json) => string;
+  run: (request: Json, meta: GrpcCallMeta, headers: Metadata, client: Client) => Promise<Json>;
+}
 
 const identity = (b: Buffer): Buffer => b;
 
@@ -76,7 +84,7 @@ export class GrpcFront {
     >;
     const definition: Record<string, MethodDefinition<unknown, unknown>> = {};
     const implementation: UntypedServiceImplementation = {};
-    for (const [name, handler] of Object.entries(this.controlHandlers())) {
+    for (const [name, handler] of Object.entries(this.controlRpcs())) {
       const method = base[name];
       if (!method) throw new Error(`${SERVICE_NAME} has no method ${name}`);
       definition[name] = method;
@@ -170,14 +178,25 @@ export class GrpcFront {
     }
   }
 
-  private timer(method: string, code: GrpcStatus): Timer {
-    const key = `${method}\u0000${code}`;
+  private timer(method: string, code: GrpcStatus, client: Client | undefined): Timer {
+    const label = client?.label ?? 'none';
+    const key = `${method}\u0000${code}\u0000${label}`;
     let t = this.timers.get(key);
     if (!t) {
-      t = this.deps.metrics.grpcRequestDuration.labels(method, grpcStatusName(code));
+      t = this.deps.metrics.grpcRequestDuration.labels(method, grpcStatusName(code), label);
       this.timers.set(key, t);
     }
     return t;
+  }
+
+  /** The caller's client from `authorization: Bearer` or `x-api-key` metadata (401/403 otherwise). */
+  private authenticate(metadata: Metadata): Promise<Client> {
+    const auth = metadata.get('authorization')[0];
+    const key = metadata.get('x-api-key')[0];
+    return this.deps.access.authenticate({
+      bearer: typeof auth === 'string' && /^bearer /i.test(auth) ? auth.slice(7).trim() : undefined,
+      apiKey: typeof key === 'string' ? key : undefined,
+    });
   }
 
   private fail(
@@ -186,6 +205,7 @@ export class GrpcFront {
     meta: GrpcCallMeta,
     callback: sendUnaryData<never>,
     started: number,
+    client: Client | undefined,
   ): void {
     const e = toProxyError(err);
     this.deps.errors.report(e, {
@@ -194,7 +214,7 @@ export class GrpcFront {
       traceId: meta.traceId,
     });
     const response = errorResponse(e, meta.requestId);
-    this.timer(method, response.code!).observe((performance.now() - started) / 1000);
+    this.timer(method, response.code!, client).observe((performance.now() - started) / 1000);
     callback(response);
   }
 
@@ -204,13 +224,18 @@ export class GrpcFront {
     const controller = new AbortController();
     const onCancel = () => controller.abort();
     call.once('cancelled', onCancel);
-    this.deps.infer
-      .inferMessage({
-        message: call.request,
-        deadline: meta.deadline,
-        requestId: meta.requestId,
-        traceparent: meta.traceparent,
-        signal: controller.signal,
+    let client: Client | undefined;
+    this.authenticate(call.metadata)
+      .then((c) => {
+        client = c;
+        return this.deps.infer.inferMessage({
+          message: call.request,
+          deadline: meta.deadline,
+          requestId: meta.requestId,
+          traceparent: meta.traceparent,
+          signal: controller.signal,
+          authorize: (model) => this.deps.access.authorize(c, 'infer', model),
+        });
       })
       .then(
         (response) => {
@@ -218,83 +243,136 @@ export class GrpcFront {
           const headers = new Metadata();
           headers.set('x-request-id', meta.requestId);
           call.sendMetadata(headers);
-          this.timer('ModelInfer', GrpcStatus.OK).observe((performance.now() - started) / 1000);
+          this.timer('ModelInfer', GrpcStatus.OK, client).observe(
+            (performance.now() - started) / 1000,
+          );
           callback(null, response);
         },
         (err: unknown) => {
           call.off('cancelled', onCancel);
           if (controller.signal.aborted) {
             // The client is gone (or its deadline passed): nobody reads an answer.
-            this.timer('ModelInfer', GrpcStatus.CANCELLED).observe(
+            this.timer('ModelInfer', GrpcStatus.CANCELLED, client).observe(
               (performance.now() - started) / 1000,
             );
             return;
           }
-          this.fail('ModelInfer', err, meta, callback, started);
+          this.fail('ModelInfer', err, meta, callback, started, client);
         },
       );
   }
 
-  private unary(method: string, handler: ControlHandler) {
+  private unary(method: string, rpc: ControlRpc) {
     return (call: ServerUnaryCall<Json, Json>, callback: sendUnaryData<Json>): void => {
       const started = performance.now();
       const meta = callMetaOf(call, this.options.tracing);
       const headers = new Metadata();
       headers.set('x-request-id', meta.requestId);
-      // A use case may throw before it returns a promise; both reach the client as its status.
-      Promise.resolve()
-        .then(() => handler(call.request, meta, headers))
+      let client: Client | undefined;
+      this.authenticate(call.metadata)
+        .then((c) => {
+          client = c;
+          const model = rpc.model?.(call.request) ?? '';
+          this.deps.access.authorize(c, rpc.scope, model === '' ? undefined : model);
+          return rpc.run(call.request, meta, headers, c);
+        })
         .then(
           (response) => {
             call.sendMetadata(headers);
-            this.timer(method, GrpcStatus.OK).observe((performance.now() - started) / 1000);
+            this.timer(method, GrpcStatus.OK, client).observe((performance.now() - started) / 1000);
             callback(null, response);
           },
-          (err: unknown) => this.fail(method, err, meta, callback, started),
+          (err: unknown) => this.fail(method, err, meta, callback, started, client),
         );
     };
   }
 
-  /** The control RPCs, each a call of one ControlService use case. */
-  private controlHandlers(): Record<string, ControlHandler> {
-    const control = this.deps.control;
+  /**
+   * The control RPCs, each a call of one ControlService use case, with the
+   * scope the REST route of the same call needs.
+   */
+  private controlRpcs(): Record<string, ControlRpc> {
+    const { control, access } = this.deps;
     const str = (v: unknown): string => (typeof v === 'string' ? v : '');
+    const byName = (req: Json) => str(req.name);
+    const byModelName = (req: Json) => str(req.model_name);
+    const params = (req: Json): Json => (req.parameters as Json | undefined) ?? {};
     return {
-      ServerLive: async (_req, meta) => ({ live: await control.serverLive(meta) }),
-      ServerReady: async () => ({ ready: control.serverReady() }),
-      // Triton's gRPC endpoint answers ready=false (not an error) for unknown models and versions.
-      ModelReady: async (req, meta) => ({
-        ready: await control.modelReady(str(req.name), str(req.version), meta),
-      }),
-      ServerMetadata: (_req, meta) => control.serverMetadata(meta),
-      ModelMetadata: (req, meta) => control.modelMetadata(str(req.name), str(req.version), meta),
-      ModelConfig: async (req, meta) => ({
-        config: await control.modelConfig(str(req.name), str(req.version), meta),
-      }),
-      ModelStatistics: (req, meta) =>
-        control.modelStatistics(str(req.name), str(req.version), meta),
-      RepositoryIndex: async (req, meta) => ({
-        models: await control.repositoryIndex({ ready: req.ready === true }, meta),
-      }),
-      RepositoryModelLoad: async (req, meta, headers) => {
-        const server = await control.loadModel(
-          str(req.model_name),
-          (req.parameters as Json | undefined) ?? {},
-          meta.targetServer,
-          meta,
-        );
-        headers.set('x-triton-server', server);
-        return {};
+      ServerLive: {
+        scope: 'read',
+        run: async (_req, meta) => ({ live: await control.serverLive(meta) }),
       },
-      RepositoryModelUnload: async (req, meta, headers) => {
-        const servers = await control.unloadModel(
-          str(req.model_name),
-          (req.parameters as Json | undefined) ?? {},
-          meta.targetServer,
-          meta,
-        );
-        headers.set('x-triton-server', servers.join(','));
-        return {};
+      ServerReady: { scope: 'read', run: async () => ({ ready: control.serverReady() }) },
+      // Triton's gRPC endpoint answers ready=false (not an error) for unknown models and versions.
+      ModelReady: {
+        scope: 'read',
+        model: byName,
+        run: async (req, meta) => ({
+          ready: await control.modelReady(str(req.name), str(req.version), meta),
+        }),
+      },
+      ServerMetadata: { scope: 'read', run: (_req, meta) => control.serverMetadata(meta) },
+      ModelMetadata: {
+        scope: 'read',
+        model: byName,
+        run: (req, meta) => control.modelMetadata(str(req.name), str(req.version), meta),
+      },
+      ModelConfig: {
+        scope: 'read',
+        model: byName,
+        run: async (req, meta) => ({
+          config: await control.modelConfig(str(req.name), str(req.version), meta),
+        }),
+      },
+      ModelStatistics: {
+        scope: 'read',
+        model: byName,
+        run: async (req, meta, _headers, client) => {
+          const stats = await control.modelStatistics(str(req.name), str(req.version), meta);
+          // Statistics of every model: a client limited to some models sees only those.
+          const list = (stats.model_stats as Array<{ name?: unknown }> | undefined) ?? [];
+          return {
+            ...stats,
+            model_stats: list.filter((s) => mayUseModel(client, String(s.name))),
+          };
+        },
+      },
+      RepositoryIndex: {
+        scope: 'read',
+        run: async (req, meta, _headers, client) => ({
+          models: (await control.repositoryIndex({ ready: req.ready === true }, meta)).filter((e) =>
+            mayUseModel(client, e.name),
+          ),
+        }),
+      },
+      RepositoryModelLoad: {
+        scope: 'admin',
+        model: byModelName,
+        run: async (req, meta, headers, client) => {
+          access.authorizeLoad(client, str(req.model_name), Object.keys(params(req)));
+          const server = await control.loadModel(
+            str(req.model_name),
+            params(req),
+            meta.targetServer,
+            meta,
+          );
+          headers.set('x-triton-server', server);
+          return {};
+        },
+      },
+      RepositoryModelUnload: {
+        scope: 'admin',
+        model: byModelName,
+        run: async (req, meta, headers) => {
+          const servers = await control.unloadModel(
+            str(req.model_name),
+            params(req),
+            meta.targetServer,
+            meta,
+          );
+          if (servers.length > 0) headers.set('x-triton-server', servers.join(','));
+          return {};
+        },
       },
     };
   }

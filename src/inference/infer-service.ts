@@ -46,6 +46,8 @@ export interface MessageInferCall {
   traceparent?: string;
   /** Aborted when the client cancels or goes away. */
   signal: AbortSignal;
+  /** Checks the client may use the model the message names (throws FORBIDDEN). */
+  authorize?: (model: string) => void;
 }
 
 /** Which protocol a request came in on (the `protocol` metric label). */
@@ -230,6 +232,7 @@ export class InferService {
         throw invalidRequest(`malformed ModelInferRequest: ${(err as Error).message}`);
       }
       model = head.modelName;
+      call.authorize?.(model);
       const labels = this.deps.metrics.models;
       modelLabel = this.deps.state.snapshot().isKnown(model)
         ? labels.forKnown(model)

@@ -30,8 +30,8 @@ export class Metrics {
   });
   readonly grpcRequestDuration = new Histogram({
     name: `${METRIC_PREFIX}grpc_request_duration_seconds`,
-    help: 'Every call to the gRPC front end, by method and gRPC status name (streams: until they end).',
-    labelNames: ['method', 'code'] as const,
+    help: 'Every call to the gRPC front end, by method, gRPC status name (streams: until they end) and client (as the HTTP metric labels it).',
+    labelNames: ['method', 'code', 'client'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });

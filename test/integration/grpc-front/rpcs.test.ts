@@ -24,7 +24,10 @@ describe('gRPC front end: every RPC against a fake Triton', () => {
 
   before(async () => {
     [fake] = (await startFakes(1)) as [FakeTriton];
-    p = await startGrpcTestProxy({ TRITON_SERVERS: serversEnv([fake]) });
+    p = await startGrpcTestProxy({
+      TRITON_SERVERS: serversEnv([fake]),
+      ALLOW_UNAUTHENTICATED_ADMIN: 'true',
+    });
     viaProxy = new GrpcTestClient(p.grpcAddress);
     direct = new GrpcTestClient(fake.address);
   });
@@ -236,11 +239,11 @@ describe('gRPC front end: every RPC against a fake Triton', () => {
     );
     assert.match(
       text,
-      /triton_proxy_grpc_request_duration_seconds_count\{method="ModelInfer",code="OK"\} [1-9]/,
+      /triton_proxy_grpc_request_duration_seconds_count\{method="ModelInfer",code="OK",client="anonymous"\} [1-9]/,
     );
     assert.match(
       text,
-      /triton_proxy_grpc_request_duration_seconds_count\{method="ModelInfer",code="INVALID_ARGUMENT"\} [1-9]/,
+      /triton_proxy_grpc_request_duration_seconds_count\{method="ModelInfer",code="INVALID_ARGUMENT",client="anonymous"\} [1-9]/,
     );
   });
 

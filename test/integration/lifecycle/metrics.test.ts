@@ -29,7 +29,7 @@ import {
 /** The metrics contract (README's table): name, type and label names. */
 const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> = [
   ['triton_proxy_request_duration_seconds', 'histogram', ['model', 'route', 'outcome', 'protocol']],
-  ['triton_proxy_grpc_request_duration_seconds', 'histogram', ['method', 'code']],
+  ['triton_proxy_grpc_request_duration_seconds', 'histogram', ['method', 'code', 'client']],
   ['triton_proxy_stage_duration_seconds', 'histogram', ['stage']],
   ['triton_proxy_request_size_bytes', 'histogram', []],
   ['triton_proxy_response_size_bytes', 'histogram', []],
