@@ -82,7 +82,7 @@ describe('gRPC front end: authentication, scopes and model globs from metadata',
     it(`lets a client with only '${scope}' call exactly the RPCs that need it`, async () => {
       for (const [method, needs, request] of RPCS) {
         // Both ways of sending a key: authorization: Bearer and x-api-key.
-        const metadata =
+        const metadata: Record<string, string> =
           method.length % 2 === 0 ? { authorization: `Bearer ${key}` } : { 'x-api-key': key };
         if (needs === scope) {
           await client.call(method, request, { metadata });
