@@ -4,7 +4,7 @@ import { CASE_IDS, type CaseId } from './cases';
 export const BACKEND_IDS = ['grpc-js', 'c-core'] as const;
 export type BackendId = (typeof BACKEND_IDS)[number];
 /** direct: grpc-js client; direct-h2: the lean node:http2 ModelInfer path; proxy: REST through the proxy. */
-export const MODE_IDS = ['direct', 'direct-h2', 'proxy'] as const;
+export const MODE_IDS = ['direct', 'direct-h2', 'proxy', 'proxy-grpc'] as const;
 export type ModeId = (typeof MODE_IDS)[number];
 
 export interface BenchOptions {
@@ -31,7 +31,8 @@ export interface BenchOptions {
 export const USAGE = `usage: npm run bench -- [options]
   --cases LIST       comma-separated, from ${CASE_IDS.join(',')} (default all; env BENCH_CASES)
   --backends LIST    grpc-js,c-core (default both; env BENCH_BACKENDS)
-  --modes LIST       direct (grpc-js client), direct-h2 (lean node:http2 client), proxy (default all)
+  --modes LIST       direct (grpc-js client), direct-h2 (lean node:http2 client), proxy (REST),
+                     proxy-grpc (grpc-js client to the proxy's gRPC front end) (default all)
   --duration S       timed window per measurement, seconds (default 3; env BENCH_DURATION_S)
   --warmup S         warmup before each window, seconds (default 1)
   --soak S           instead of the table: S seconds of 4 MiB binary load through the proxy,

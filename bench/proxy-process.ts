@@ -1,11 +1,14 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BenchOptions } from './options';
+import { createServer } from 'node:net';
 import { proxyPort, spawnPinned, type ChildProcesses, type Pinned } from './processes';
 import { ProcStats } from './proc-stats';
 
 export interface ProxyProcess {
   port: number;
+  /** The gRPC front end's port. */
+  grpcPort: number;
   process: Pinned;
   stats: ProcStats;
 }
@@ -33,6 +36,8 @@ export async function startProxyProcess(
       `proxy-${label}-${Date.now()}.cpuprofile`,
     );
   }
+  // GRPC_PORT=0 means "off", so the gRPC front end gets a port that was free a moment ago.
+  const grpcPort = await freePort();
   const { process: proc, value } = await spawnPinned(
     {
       name: 'proxy',
@@ -42,7 +47,7 @@ export async function startProxyProcess(
       env: {
         ...process.env,
         PORT: '0',
-        GRPC_PORT: '0',
+        GRPC_PORT: String(grpcPort),
         HOST: '127.0.0.1',
         TRITON_SERVERS: `bench=${backendAddress}`,
         LOG_LEVEL: 'info',
@@ -61,7 +66,18 @@ export async function startProxyProcess(
   );
   const port = Number(value);
   await waitReady(port, 20_000, proc);
-  return { port, process: proc, stats: new ProcStats(proc.pid) };
+  return { port, grpcPort, process: proc, stats: new ProcStats(proc.pid) };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 async function waitReady(port: number, timeoutMs: number, proc: Pinned): Promise<void> {

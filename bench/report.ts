@@ -93,4 +93,5 @@ export function formatMemory(memory: ProxyMemory[]): string {
 export const LEGEND = `MB = 10^6 bytes of tensor data (JSON cases: the raw FP32 bytes they encode); "in" is client to model.
 proxy us/req and us/MB: proxy process CPU (user+system, all threads, /proc/<pid>/stat) over the timed window,
 per request and per MB moved (in + out); "proxy core": that CPU as a fraction of one core.
-x req/s and x p50: this row / direct (grpc-js client), same backend and case, same run.`;
+x req/s and x p50: this row / direct (grpc-js client), same backend and case, same run.
+proxy is REST through the proxy, proxy-grpc the same grpc-js client as direct through the proxy's gRPC front end.`;

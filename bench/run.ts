@@ -106,9 +106,18 @@ async function benchBackend(
   let http: HttpClient | undefined;
   try {
     for (const client of directClients.values()) await client.waitForReady(Date.now() + 10_000);
-    if (options.modes.includes('proxy')) {
+    let grpcViaProxy: TritonClient | undefined;
+    if (options.modes.includes('proxy') || options.modes.includes('proxy-grpc')) {
       proxy = await startProxyProcess(backend.address, options, distDir, backend.id, children);
       http = new HttpClient('127.0.0.1', proxy.port, Math.max(...cases.map((c) => c.concurrency)));
+      // The same client as 'direct' (grpc-js), so the two rows differ only by the proxy.
+      grpcViaProxy = new TritonClient(
+        'proxy-grpc',
+        `127.0.0.1:${proxy.grpcPort}`,
+        loadInferenceService(),
+        { ...settings, inferTransport: 'grpc-js' },
+      );
+      await grpcViaProxy.waitForReady(Date.now() + 10_000);
       await settle(1000);
     }
     const idleStart = proxy?.stats.memory().rss ?? 0;
@@ -134,7 +143,7 @@ async function benchBackend(
         rows.push(await measure(c, target, env));
         log(formatTable(rows.slice(-1)).split('\n').slice(2).join('\n'));
       }
-      if (proxy && http) {
+      if (proxy && http && options.modes.includes('proxy')) {
         const answer = await http.send(c.http);
         if (answer.status !== 200)
           throw new Error(
@@ -146,7 +155,26 @@ async function benchBackend(
         peak = Math.max(peak, (m.proxyRssPeakMb ?? 0) * 1e6);
         log(formatTable(rows.slice(-1)).split('\n').slice(2).join('\n'));
       }
+      if (proxy && grpcViaProxy && options.modes.includes('proxy-grpc')) {
+        const client = grpcViaProxy;
+        c.checkGrpc(await client.modelInfer(c.grpc, { deadline: deadline() }));
+        const m = await measure(
+          c,
+          {
+            mode: 'proxy-grpc',
+            proxy: proxy.stats,
+            once: async () => {
+              await client.modelInfer(c.grpc, { deadline: deadline() });
+            },
+          },
+          env,
+        );
+        rows.push(m);
+        peak = Math.max(peak, (m.proxyRssPeakMb ?? 0) * 1e6);
+        log(formatTable(rows.slice(-1)).split('\n').slice(2).join('\n'));
+      }
     }
+    grpcViaProxy?.close();
     if (proxy) {
       http?.close();
       await settle(2000);
@@ -193,7 +221,8 @@ async function main(): Promise<void> {
   log(
     `direct: @grpc/grpc-js ${versions.grpcJs} Client.makeUnaryRequest with the hand-written wire codec; ` +
       `direct-h2: the lean node:http2 ModelInfer path (src/triton/http2-unary.ts); both through src/triton TritonClient, ` +
-      `the proxy's own upstream client. proxy: REST via a node:http keep-alive Agent`,
+      `the proxy's own upstream client. proxy: REST via a node:http keep-alive Agent; ` +
+      `proxy-grpc: the direct grpc-js client pointed at the proxy's gRPC front end`,
   );
   if (options.proxyNodeFlags.length > 0)
     log(`proxy node flags: ${options.proxyNodeFlags.join(' ')}`);
