@@ -480,7 +480,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
         flowControlWindowBytes: t.flowControlWindowBytes,
         tracing: config.tracing.enabled,
       },
-      { infer, control, access, packageDefinition, metrics, errors },
+      { infer, control, access, quota, packageDefinition, metrics, errors },
     );
     try {
       await grpcFront.start();

@@ -11,7 +11,13 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import type { PackageDefinition } from '@grpc/proto-loader';
-import { mayUseModel, type AccessControl, type Client, type Scope } from '../access';
+import {
+  mayUseModel,
+  type AccessControl,
+  type Client,
+  type QuotaEnforcer,
+  type Scope,
+} from '../access';
 import { toProxyError } from '../errors';
 import type { ControlService, InferService } from '../inference';
 import type { ErrorReporter, Metrics } from '../observability';
@@ -38,6 +44,8 @@ export interface GrpcFrontDeps {
   control: ControlService;
   /** The same authentication, scopes and model globs as the REST routes. */
   access: AccessControl;
+  /** The same per-client quotas as the REST routes. */
+  quota: QuotaEnforcer;
   packageDefinition: PackageDefinition;
   metrics: Metrics;
   errors: ErrorReporter;
@@ -189,6 +197,25 @@ export class GrpcFront {
     return t;
   }
 
+  /**
+   * The front door for one call, in REST's order: the client, its scope
+   * (and the model, when the request names it), then its quota; the quota's
+   * RateLimit values go into the response metadata.
+   */
+  private async admit(
+    metadata: Metadata,
+    scope: Scope,
+    model: string,
+    bytes: number,
+    headers: Metadata,
+  ): Promise<Client> {
+    const client = await this.authenticate(metadata);
+    this.deps.access.authorize(client, scope, model === '' ? undefined : model);
+    const quota = await this.deps.quota.consume(client, bytes);
+    for (const [name, value] of Object.entries(quota.headers)) headers.set(name, value);
+    return client;
+  }
+
   /** The caller's client from `authorization: Bearer` or `x-api-key` metadata (401/403 otherwise). */
   private authenticate(metadata: Metadata): Promise<Client> {
     const auth = metadata.get('authorization')[0];
@@ -225,7 +252,10 @@ export class GrpcFront {
     const onCancel = () => controller.abort();
     call.once('cancelled', onCancel);
     let client: Client | undefined;
-    this.authenticate(call.metadata)
+    const headers = new Metadata();
+    headers.set('x-request-id', meta.requestId);
+    // The model is checked once the use case has read it from the message.
+    this.admit(call.metadata, 'infer', '', call.request.length, headers)
       .then((c) => {
         client = c;
         return this.deps.infer.inferMessage({
@@ -235,13 +265,12 @@ export class GrpcFront {
           traceparent: meta.traceparent,
           signal: controller.signal,
           authorize: (model) => this.deps.access.authorize(c, 'infer', model),
+          priority: c.priority,
         });
       })
       .then(
         (response) => {
           call.off('cancelled', onCancel);
-          const headers = new Metadata();
-          headers.set('x-request-id', meta.requestId);
           call.sendMetadata(headers);
           this.timer('ModelInfer', GrpcStatus.OK, client).observe(
             (performance.now() - started) / 1000,
@@ -269,11 +298,9 @@ export class GrpcFront {
       const headers = new Metadata();
       headers.set('x-request-id', meta.requestId);
       let client: Client | undefined;
-      this.authenticate(call.metadata)
+      this.admit(call.metadata, rpc.scope, rpc.model?.(call.request) ?? '', 0, headers)
         .then((c) => {
           client = c;
-          const model = rpc.model?.(call.request) ?? '';
-          this.deps.access.authorize(c, rpc.scope, model === '' ? undefined : model);
           return rpc.run(call.request, meta, headers, c);
         })
         .then(

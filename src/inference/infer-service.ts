@@ -48,6 +48,8 @@ export interface MessageInferCall {
   signal: AbortSignal;
   /** Checks the client may use the model the message names (throws FORBIDDEN). */
   authorize?: (model: string) => void;
+  /** The client's priority: served first (high) or shed first (low) under overload. */
+  priority?: AdmissionPriority;
 }
 
 /** Which protocol a request came in on (the `protocol` metric label). */
@@ -248,6 +250,7 @@ export class InferService {
         call.message.length,
         call.signal,
         deadline,
+        call.priority,
       );
       const t2 = performance.now();
       this.stage.queue.observe((t2 - t1) / 1000);

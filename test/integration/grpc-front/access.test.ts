@@ -46,6 +46,9 @@ describe('gRPC front end: authentication, scopes and model globs from metadata',
       { name: 'reader', keySha256: sha256Hex('k-read'), scopes: ['read'] },
       { name: 'operator', key: 'k-admin', scopes: ['admin'] },
       { name: 'team-simple', key: 'k-simple', scopes: ['infer', 'read'], models: ['simp*'] },
+      // 3 requests per 3 s window.
+      { name: 'metered', key: 'k-metered', scopes: ['infer'], requestsPerSecond: 1, burst: 3 },
+      { name: 'bytes', key: 'k-bytes', scopes: ['infer'], bytesPerSecond: 400 },
     ]);
     p = await startGrpcTestProxy({ TRITON_SERVERS: serversEnv([fake]), AUTH_KEYS_FILE: keys.path });
     client = new GrpcTestClient(p.grpcAddress);
@@ -146,6 +149,39 @@ describe('gRPC front end: authentication, scopes and model globs from metadata',
       status.PERMISSION_DENIED,
     );
     assert.match(e.details, /MODEL_FILE_OVERRIDES/);
+  });
+
+  it('spends the client quota per call and answers RESOURCE_EXHAUSTED with a pushback beyond it', async () => {
+    const metadata = { 'x-api-key': 'k-metered' };
+    const ok = await client.inferBytes(client.encode('ModelInfer', simpleInferRequest(A, A)), {
+      metadata,
+    });
+    assert.deepEqual(ok.headers.get('ratelimit-policy'), ['"requests";q=3;w=3']);
+    await client.call('ModelInfer', simpleInferRequest(A, A), { metadata });
+    await client.call('ModelInfer', simpleInferRequest(A, A), { metadata });
+    const e = await expectGrpcStatus(
+      client.call('ModelInfer', simpleInferRequest(A, A), { metadata }),
+      status.RESOURCE_EXHAUSTED,
+    );
+    assert.deepEqual(e.metadata.get('x-proxy-error-code'), ['RATE_LIMITED']);
+    assert.ok(Number(e.metadata.get('grpc-retry-pushback-ms')[0]) >= 1000);
+  });
+
+  it('counts ModelInfer message bytes against a byte quota', async () => {
+    const message = client.encode('ModelInfer', simpleInferRequest(A, A));
+    const metadata = { 'x-api-key': 'k-bytes' };
+    // Messages of about 190 bytes against 400 bytes a second: the third within a second passes it.
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      codes.push(
+        await client.inferBytes(message, { metadata }).then(
+          () => 0,
+          (e: { code: number }) => e.code,
+        ),
+      );
+    }
+    assert.ok(message.length > 134 && message.length <= 200, `message of ${message.length} bytes`);
+    assert.deepEqual(codes, [0, 0, status.RESOURCE_EXHAUSTED]);
   });
 
   it('labels gRPC calls with the client', async () => {
