@@ -27,7 +27,7 @@ import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
 import { ControlService, InferService } from './inference';
 import { MemoryTier, ModelPolicies, RedisTier, ResponseCache, type CacheHooks } from './cache';
-import { createApp } from './http';
+import { answerClientError, createApp } from './http';
 import { GrpcFront } from './grpc';
 
 export const PROXY_VERSION = '0.1.0';
@@ -421,6 +421,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     infer,
     control,
     maxBodyBytes: config.http.maxBodyBytes,
+    bodyTimeoutMs: config.http.bodyTimeoutMs,
     tracing: config.tracing.enabled,
     errors,
     isReady,
@@ -428,10 +429,21 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     access,
     quota,
   });
-  const server = createServer({ keepAliveTimeout: config.http.keepAliveTimeoutMs }, app);
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.
-  server.headersTimeout = config.http.keepAliveTimeoutMs + 5000;
+  const headersTimeoutMs = config.http.headersTimeoutMs || config.http.keepAliveTimeoutMs + 5000;
+  const server = createServer(
+    {
+      keepAliveTimeout: config.http.keepAliveTimeoutMs,
+      // Node checks header deadlines on this period (30 s by default): check often enough
+      // that a slow client is cut close to its deadline.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, headersTimeoutMs / 4)),
+    },
+    app,
+  );
+  server.headersTimeout = headersTimeoutMs;
+  // Bodies are bounded by HTTP_BODY_TIMEOUT_MS where they are read, with a JSON answer.
   server.requestTimeout = 0;
+  server.on('clientError', answerClientError);
   // Keep-alive connections outlive the endpoint removal, so clients would keep
   // sending here over them, and an idle one holds server.close() open until
   // the grace period ends. While draining, every answer closes its connection:

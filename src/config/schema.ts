@@ -29,6 +29,18 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           default: 65000,
           env: 'HTTP_KEEPALIVE_TIMEOUT_MS',
         },
+        headersTimeoutMs: {
+          doc: 'A request whose headers have not all arrived after this long gets 408 and its connection is closed (slow clients); 0 = HTTP_KEEPALIVE_TIMEOUT_MS + 5 s, which must stay above the keep-alive timeout.',
+          format: 'nat',
+          default: 0,
+          env: 'HTTP_HEADERS_TIMEOUT_MS',
+        },
+        bodyTimeoutMs: {
+          doc: 'A request body not fully received this long after its headers gets 408 and its connection is closed (0 = no bound).',
+          format: 'nat',
+          default: 30000,
+          env: 'HTTP_BODY_TIMEOUT_MS',
+        },
         maxBodyBytes: {
           doc: 'Largest request body (REST) or ModelInfer message (gRPC) accepted, checked before it is read (413 / RESOURCE_EXHAUSTED above it).',
           format: 'nat',

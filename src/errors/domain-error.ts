@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   FORBIDDEN: { status: 403, retryable: false },
   OVERLOADED: { status: 429, retryable: true },
   RATE_LIMITED: { status: 429, retryable: false },
+  REQUEST_TIMEOUT: { status: 408, retryable: false },
   UPSTREAM_UNAVAILABLE: { status: 503, retryable: true },
   UPSTREAM_TIMEOUT: { status: 504, retryable: false },
   /** The client went away; nothing is sent, 499 is what logs and metrics show. */

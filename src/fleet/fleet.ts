@@ -117,7 +117,9 @@ export class Fleet {
       upstream.close();
       // The address may have come back while this entry drained (DNS flap);
       // the successor shares its name and so its metric series.
-      this.byName.get(name)?.publishBreakerState();
+      const successor = this.byName.get(name);
+      if (successor) successor.publishBreakerState();
+      else void this.options.metrics.forgetServer(name);
     });
     this.draining.add(done);
     void done.finally(() => this.draining.delete(done));

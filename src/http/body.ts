@@ -1,18 +1,29 @@
 import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate } from 'node:zlib';
-import type { Readable } from 'node:stream';
-import { invalidRequest, payloadTooLarge } from '../errors';
+import type { Readable, Transform } from 'node:stream';
+import { ProxyError, invalidRequest, payloadTooLarge } from '../errors';
 
 const EMPTY = Buffer.alloc(0);
 
+export interface ReadBodyOptions {
+  /** Largest body accepted, after inflation for gzip/deflate bodies. */
+  limit: number;
+  /** The whole body must arrive within this time (0 = no bound): 408 and the connection closes. */
+  timeoutMs: number;
+}
+
 /**
- * Reads a request body as one Buffer, refusing it before reading when the
- * declared length is over the limit and as soon as the received bytes pass
- * it. With a Content-Length the bytes land in one preallocated buffer (one
- * copy, no concatenation). gzip/deflate bodies (tritonclient's
- * request_compression_algorithm) are inflated under the same limit.
+ * Reads a request body as one Buffer. Refused before reading when the
+ * declared length is over the limit, and as soon as the bytes received (or
+ * inflated) pass it. Memory grows with the bytes that actually arrived,
+ * never with what Content-Length announced, so a client declaring 128 MiB
+ * and sending nothing holds nothing. gzip/deflate bodies (tritonclient's
+ * request_compression_algorithm) are inflated under the same limit and the
+ * inflater is stopped at once when it is passed (a zip bomb costs at most
+ * `limit` bytes and the CPU to reach them).
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, options: ReadBodyOptions): Promise<Buffer> {
+  const { limit } = options;
   const declared = req.headers['content-length'];
   const length = declared === undefined ? undefined : Number(declared);
   if (length !== undefined && length > limit) {
@@ -21,34 +32,43 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     );
   }
   const encoding = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-  let source: Readable = req;
-  if (encoding === 'gzip') source = req.pipe(createGunzip());
-  else if (encoding === 'deflate') source = req.pipe(createInflate());
+  let inflater: Transform | undefined;
+  if (encoding === 'gzip') inflater = createGunzip();
+  else if (encoding === 'deflate') inflater = createInflate();
   else if (encoding !== 'identity') {
     return Promise.reject(
       invalidRequest(`unsupported Content-Encoding '${encoding}' (use gzip, deflate or identity)`),
     );
   }
+  if (inflater) req.pipe(inflater);
   const exact = encoding === 'identity' ? length : undefined;
-  return collect(source, req, limit, exact);
+  return collect(req, inflater, options, exact);
 }
 
 function collect(
-  source: Readable,
   req: IncomingMessage,
-  limit: number,
+  inflater: Transform | undefined,
+  options: ReadBodyOptions,
   exact: number | undefined,
 ): Promise<Buffer> {
+  const source: Readable = inflater ?? req;
+  const { limit } = options;
   return new Promise((resolve, reject) => {
-    let buffer = exact === undefined ? undefined : Buffer.allocUnsafe(exact);
     const chunks: Buffer[] = [];
     let received = 0;
     let done = false;
+    let timer: NodeJS.Timeout | undefined;
     const fail = (err: Error) => {
       if (done) return;
       done = true;
       cleanup();
-      source.resume();
+      chunks.length = 0;
+      if (inflater) {
+        req.unpipe(inflater);
+        inflater.destroy();
+      }
+      // The rest of the body is discarded as it arrives; the answer closes the connection.
+      req.resume();
       reject(err);
     };
     const onData = (chunk: Buffer) => {
@@ -57,37 +77,27 @@ function collect(
         fail(payloadTooLarge(`request body exceeds the limit of ${limit} bytes`));
         return;
       }
-      if (buffer) {
-        if (received > buffer.length) {
-          fail(invalidRequest('request body is longer than its Content-Length'));
-          return;
-        }
-        chunk.copy(buffer, received - chunk.length);
-      } else chunks.push(chunk);
+      if (exact !== undefined && received > exact) {
+        fail(invalidRequest('request body is longer than its Content-Length'));
+        return;
+      }
+      chunks.push(chunk);
     };
     const onEnd = () => {
       if (done) return;
       done = true;
       cleanup();
-      if (buffer) {
-        if (received !== buffer.length) {
-          reject(
-            invalidRequest(
-              `request body has ${received} bytes, Content-Length said ${buffer.length}`,
-            ),
-          );
-          return;
-        }
-        resolve(buffer);
-      } else
-        resolve(
-          chunks.length === 0
-            ? EMPTY
-            : chunks.length === 1
-              ? chunks[0]!
-              : Buffer.concat(chunks, received),
-        );
-      buffer = undefined;
+      if (exact !== undefined && received !== exact) {
+        reject(invalidRequest(`request body has ${received} bytes, Content-Length said ${exact}`));
+        return;
+      }
+      resolve(
+        chunks.length === 0
+          ? EMPTY
+          : chunks.length === 1
+            ? chunks[0]!
+            : Buffer.concat(chunks, received),
+      );
     };
     const onError = (err: Error) =>
       fail(
@@ -98,12 +108,25 @@ function collect(
     const onAborted = () =>
       fail(invalidRequest('client closed the connection before the body was complete'));
     const cleanup = () => {
+      clearTimeout(timer);
       source.off('data', onData);
       source.off('end', onEnd);
       source.off('error', onError);
       req.off('error', onError);
       req.off('aborted', onAborted);
     };
+    if (options.timeoutMs > 0) {
+      timer = setTimeout(
+        () =>
+          fail(
+            new ProxyError(
+              'REQUEST_TIMEOUT',
+              `request body not received within ${options.timeoutMs} ms (${received} bytes arrived)`,
+            ),
+          ),
+        options.timeoutMs,
+      );
+    }
     source.on('data', onData);
     source.on('end', onEnd);
     source.on('error', onError);

@@ -1,2 +1,3 @@
 export { createApp, NORMALIZED_PATHS } from './app';
 export type { AppDeps } from './app';
+export { answerClientError } from './client-error';

@@ -16,6 +16,8 @@ export function sendError(res: ServerResponse, err: ProxyError, requestId: strin
   if (err.retryAfterSeconds !== undefined)
     headers['retry-after'] = Math.max(1, Math.ceil(err.retryAfterSeconds));
   if (err.headers !== undefined) Object.assign(headers, err.headers);
+  // A client too slow to send its body is not kept: whatever it sends next is not read.
+  if (err.code === 'REQUEST_TIMEOUT') headers.connection = 'close';
   res.writeHead(err.status, headers);
   res.end(body);
 }

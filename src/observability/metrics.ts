@@ -252,6 +252,39 @@ export class Metrics {
     this.inflightBytes.set(0);
   }
 
+  /**
+   * Drops every series of a server that left the fleet, so that DNS
+   * discovery churning through pod addresses does not grow /metrics forever.
+   */
+  async forgetServer(server: string): Promise<void> {
+    const perServer: Array<
+      [
+        {
+          get(): Promise<{ values: Array<{ labels: object }> }>;
+          remove(labels: Record<string, string>): void;
+        },
+        readonly string[],
+      ]
+    > = [
+      [this.upstreamAttempts, ['server', 'outcome']],
+      [this.upstreamErrors, ['server', 'code']],
+      [this.upstreamDuration, ['server']],
+      [this.breakerState, ['server']],
+    ];
+    for (const [metric, names] of perServer) {
+      const seen = new Set<string>();
+      for (const { labels } of (await metric.get()).values) {
+        const l = labels as Record<string, string | number | undefined>;
+        if (l.server !== server) continue;
+        const own = Object.fromEntries(names.map((n) => [n, String(l[n])]));
+        const key = JSON.stringify(own);
+        if (seen.has(key)) continue;
+        seen.add(key);
+        metric.remove(own);
+      }
+    }
+  }
+
   /** What `triton_proxy_ready` reports, asked at every scrape. */
   setReadinessSource(isReady: () => boolean): void {
     this.readiness = isReady;

@@ -11,7 +11,7 @@ import {
   type Scope,
 } from '../../access';
 import { clientOf } from '../auth';
-import { parseJsonObject, readBody } from '../body';
+import { parseJsonObject, readBody as readBodyWithin } from '../body';
 import { cacheControlOf, requestIdOf, requestTimeoutOf, traceOf } from '../context';
 import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
 import type { ErrorReporter } from '../../observability';
@@ -20,6 +20,8 @@ export interface KserveRoutesDeps {
   infer: InferService;
   control: ControlService;
   maxBodyBytes: number;
+  /** HTTP_BODY_TIMEOUT_MS: the whole body must arrive within it. */
+  bodyTimeoutMs: number;
   tracing: boolean;
   errors: ErrorReporter;
   access: AccessControl;
@@ -53,6 +55,8 @@ function param(req: Request, name: string): string {
  */
 export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   const router = ExpressRouter();
+  const readBody = (req: Request, limit: number): Promise<Buffer> =>
+    readBodyWithin(req, { limit, timeoutMs: deps.bodyTimeoutMs });
 
   // Every route names the scope it needs; a route naming a model is also
   // checked against the client's model globs. Both before any body is read.

@@ -103,6 +103,24 @@ describe('DNS discovery of a headless Service (resolver stub, fakes on 127.0.0.1
     assert.equal(await scrapeMetric(proxy!.url, 'triton_proxy_servers_known'), 3);
   });
 
+  it('drops every metric series of an address the Service lost, once it has drained', async () => {
+    answer = [...IPS];
+    await waitFor(() => fleet().readyCount() === 3, 3000, 'three pods ready');
+    const samples = await runLoad({ url: proxy!.url, clients: 6, durationMs: 400 });
+    assert.ok(samples.every((s) => s.status === 200));
+    const gone = nameOf(IPS[1]!);
+    const series = async () =>
+      (await (await fetch(`${proxy!.url}/metrics`)).text())
+        .split('\n')
+        .filter((l) => l.includes(`server="${gone}"`));
+    assert.ok((await series()).length > 0, 'the server had series while it served');
+
+    answer = [IPS[0]!, IPS[2]!];
+    await waitFor(async () => (await series()).length === 0, 4000, `series of ${gone} removed`);
+    const text = await (await fetch(`${proxy!.url}/metrics`)).text();
+    assert.match(text, new RegExp(`server="${nameOf(IPS[0]!)}"`), 'remaining servers keep theirs');
+  });
+
   it('drains a removed address: its in-flight request completes, it gets no new ones, then it is closed', async () => {
     answer = [...IPS];
     await waitFor(() => fleet().readyCount() === 3, 3000, 'three pods ready');

@@ -218,7 +218,10 @@ describe('/metrics of a running proxy (Redis state, two fake Tritons, process me
   it('keeps model and path label values bounded when 1,000 unknown model names and 200 stray paths are requested', async () => {
     const before = (await (await fetch(`${url}/metrics`)).text()).split('\n').length;
     const names = Array.from({ length: 1000 }, (_, i) => `unknown-model-${i}`);
-    const paths = Array.from({ length: 200 }, (_, i) => `/scan-${i}/admin.php`);
+    // Half outside the API, half inside /v2 where a catch-all answers 404/405.
+    const paths = Array.from({ length: 200 }, (_, i) =>
+      i % 2 === 0 ? `/scan-${i}/admin.php` : `/v2/scan-${i}`,
+    );
     const statuses = new Set<number>();
     for (let i = 0; i < names.length; i += 100) {
       const batch = names.slice(i, i + 100).map((model) => infer(url, { model }));
