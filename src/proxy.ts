@@ -335,6 +335,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       onInflightChange: (model, inflight, total, bytes) =>
         metrics.setInflight(model, inflight, total, bytes),
       onReject: (reason) => metrics.rejections.labels(reason).inc(),
+      onBytesChange: (bytes) => metrics.inflightBytes.set(bytes),
     },
   });
 
@@ -428,6 +429,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     registry: metrics.registry,
     access,
     quota,
+    admission,
   });
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.
   const headersTimeoutMs = config.http.headersTimeoutMs || config.http.keepAliveTimeoutMs + 5000;

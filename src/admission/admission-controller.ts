@@ -17,6 +17,21 @@ export interface Permit {
   release(): void;
 }
 
+/**
+ * Request and response bytes held in memory, reserved before they are read:
+ * the HTTP layer takes one before reading a body and keeps it until the
+ * answer is written, so MAX_INFLIGHT_BYTES bounds tensor memory.
+ */
+export interface ByteReservation {
+  readonly bytes: number;
+  /** Adds bytes that arrived beyond the reservation (chunked or inflated bodies); throws when over the cap. */
+  grow(bytes: number): void;
+  /** Adds bytes already in memory (an answer being written): counted even over the cap. */
+  hold(bytes: number): void;
+  /** Returns every byte; later calls do nothing. */
+  release(): void;
+}
+
 export interface ModelAdmissionStats {
   inflight: number;
   queued: number;
@@ -237,6 +252,68 @@ export class AdmissionController {
       ),
     );
     return true;
+  }
+
+  /**
+   * Reserves `bytes` of the in-flight byte budget at once, or refuses at
+   * once: PAYLOAD_TOO_LARGE (413) when they alone exceed it, OVERLOADED (429,
+   * Retry-After) when the budget is taken by others. No waiting: a body not
+   * yet read costs nothing, and making its sender wait would only hold a
+   * connection. Requests whose bytes were reserved here acquire their slot
+   * with 0 bytes.
+   */
+  reserveBytes(bytes: number): ByteReservation {
+    const max = this.options.maxInflightBytes;
+    if (bytes > max) {
+      this.options.hooks.onReject('bytes', '');
+      throw payloadTooLarge(
+        `request body of ${bytes} bytes exceeds the in-flight limit of ${max} bytes`,
+      );
+    }
+    this.takeBytes(bytes);
+    let held = bytes;
+    let released = false;
+    return {
+      get bytes() {
+        return held;
+      },
+      grow: (more: number) => {
+        if (released) return;
+        this.takeBytes(more);
+        held += more;
+      },
+      hold: (more: number) => {
+        if (released) return;
+        this.inflightBytes += more;
+        held += more;
+        this.publishBytes();
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.inflightBytes -= held;
+        this.publishBytes();
+        this.dispatch();
+      },
+    };
+  }
+
+  private takeBytes(bytes: number): void {
+    const max = this.options.maxInflightBytes;
+    if (this.inflightBytes + bytes > max) {
+      this.options.hooks.onReject('bytes_full', '');
+      throw new ProxyError(
+        'OVERLOADED',
+        `in-flight request bytes are at their limit (${this.inflightBytes} of ${max} bytes held); retry shortly`,
+        { retryAfterSeconds: this.options.retryAfterSeconds },
+      );
+    }
+    this.inflightBytes += bytes;
+    this.publishBytes();
+  }
+
+  private publishBytes(): void {
+    this.options.hooks.onBytesChange(this.inflightBytes);
   }
 
   /** New acquires fail with 503 from now on; queued requests are still served. */

@@ -2,7 +2,14 @@
 export type AdmissionPriority = 'high' | 'normal' | 'low';
 
 export type AdmissionRejectReason =
-  'shed' | 'queue_full' | 'queue_timeout' | 'deadline' | 'bytes' | 'client_gone' | 'shutting_down';
+  | 'shed'
+  | 'bytes_full'
+  | 'queue_full'
+  | 'queue_timeout'
+  | 'deadline'
+  | 'bytes'
+  | 'client_gone'
+  | 'shutting_down';
 
 export interface ModelLimits {
   /** Requests of this model in flight to Triton at once. */
@@ -28,6 +35,8 @@ export interface AdmissionHooks {
   onReject?(reason: AdmissionRejectReason, model: string): void;
   /** Once per admitted request, 0 when it was admitted without queueing. */
   onQueueWait?(seconds: number, model: string): void;
+  /** Bytes reserved outside a slot (reserveBytes) changed the in-flight total. */
+  onBytesChange?(totalInflightBytes: number): void;
 }
 
 export interface AdmissionOptions {
@@ -138,6 +147,7 @@ export function resolveAdmissionOptions(options: AdmissionOptions): ResolvedAdmi
       onInflightChange: hooks.onInflightChange?.bind(hooks) ?? noop,
       onReject: hooks.onReject?.bind(hooks) ?? noop,
       onQueueWait: hooks.onQueueWait?.bind(hooks) ?? noop,
+      onBytesChange: hooks.onBytesChange?.bind(hooks) ?? noop,
     },
   };
 }

@@ -1,5 +1,10 @@
 export { AdmissionController } from './admission-controller';
-export type { Permit, AdmissionStats, ModelAdmissionStats } from './admission-controller';
+export type {
+  Permit,
+  AdmissionStats,
+  ByteReservation,
+  ModelAdmissionStats,
+} from './admission-controller';
 export type {
   AdmissionOptions,
   AdmissionPriority,

@@ -10,6 +10,13 @@ export interface ReadBodyOptions {
   limit: number;
   /** The whole body must arrive within this time (0 = no bound): 408 and the connection closes. */
   timeoutMs: number;
+  /**
+   * Called with the bytes of each chunk kept (after inflation) beyond
+   * `reserved`; throwing refuses the body with that error.
+   */
+  onBytes?: (bytes: number) => void;
+  /** Bytes already accounted for by the caller (the declared Content-Length). */
+  reserved?: number;
 }
 
 /**
@@ -80,6 +87,15 @@ function collect(
       if (exact !== undefined && received > exact) {
         fail(invalidRequest('request body is longer than its Content-Length'));
         return;
+      }
+      if (options.onBytes !== undefined && received > (options.reserved ?? 0)) {
+        const beyond = Math.min(chunk.length, received - (options.reserved ?? 0));
+        try {
+          options.onBytes(beyond);
+        } catch (err) {
+          fail(err as Error);
+          return;
+        }
       }
       chunks.push(chunk);
     };

@@ -27,6 +27,8 @@ export interface InferCall {
   traceparent?: string;
   /** Aborted when the client goes away. */
   signal: AbortSignal;
+  /** The caller reserved the body's bytes before reading it (AdmissionController.reserveBytes). */
+  bytesReserved?: boolean;
   /** The client's priority: served first (high) or shed first (low) under overload. */
   priority?: AdmissionPriority;
   /** The caller's Cache-Control directives that matter to the response cache. */
@@ -288,7 +290,7 @@ export class InferService {
     const t1 = performance.now();
     const permit = await this.deps.admission.acquire(
       call.model,
-      call.body.length,
+      call.bytesReserved === true ? 0 : call.body.length,
       signal,
       deadline,
       call.priority,

@@ -2,7 +2,7 @@ import { Router as ExpressRouter, type Request, type Response } from 'express';
 import { invalidRequest, toProxyError } from '../../errors';
 import { readBinaryHeaderLength } from '../../codec';
 import type { CallMeta, ControlService, InferService } from '../../inference';
-import { isClientGoneError } from '../../admission';
+import { isClientGoneError, type AdmissionController, type ByteReservation } from '../../admission';
 import {
   mayUseModel,
   type AccessControl,
@@ -26,6 +26,7 @@ export interface KserveRoutesDeps {
   errors: ErrorReporter;
   access: AccessControl;
   quota: QuotaEnforcer;
+  admission: Pick<AdmissionController, 'reserveBytes'>;
 }
 
 const API_PATHS: readonly RegExp[] = [
@@ -58,6 +59,37 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   const readBody = (req: Request, limit: number): Promise<Buffer> =>
     readBodyWithin(req, { limit, timeoutMs: deps.bodyTimeoutMs });
 
+  /**
+   * Reserves the body's bytes before reading it (its Content-Length, or as
+   * chunks arrive when there is none or it is compressed) and holds them,
+   * with the answer's, until the answer is written or the client is gone.
+   */
+  const readReservedBody = async (
+    req: Request,
+    res: Response,
+  ): Promise<{ body: Buffer; reservation: ByteReservation }> => {
+    const identity = (req.headers['content-encoding'] ?? 'identity').toLowerCase() === 'identity';
+    const declared = Number(req.headers['content-length'] ?? 0);
+    const upFront =
+      identity && Number.isFinite(declared) ? Math.min(declared, deps.maxBodyBytes) : 0;
+    let reservation: ByteReservation;
+    try {
+      reservation = deps.admission.reserveBytes(upFront);
+    } catch (err) {
+      // The body was not read: do not read it to keep the connection.
+      res.setHeader('connection', 'close');
+      throw err;
+    }
+    res.once('close', () => reservation.release());
+    const body = await readBodyWithin(req, {
+      limit: deps.maxBodyBytes,
+      timeoutMs: deps.bodyTimeoutMs,
+      reserved: upFront,
+      onBytes: (n) => reservation.grow(n),
+    });
+    return { body, reservation };
+  };
+
   // Every route names the scope it needs; a route naming a model is also
   // checked against the client's model globs. Both before any body is read.
   const handle =
@@ -88,7 +120,7 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   const infer: Handler = async (req, res, meta) => {
     const headerLength = readBinaryHeaderLength(req.get('inference-header-content-length'));
     const timeoutMs = requestTimeoutOf(req);
-    const body = await readBody(req, deps.maxBodyBytes);
+    const { body, reservation } = await readReservedBody(req, res);
     const controller = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) controller.abort();
@@ -105,7 +137,10 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
       signal: controller.signal,
       cacheControl: cacheControlOf(req),
       priority: meta.client.priority,
+      bytesReserved: true,
     });
+    // The answer is in memory until the socket has taken it.
+    reservation.hold(out.byteLength);
     const headers: Record<string, string | number> = {
       'content-type': out.contentType,
       'x-request-id': meta.requestId,
