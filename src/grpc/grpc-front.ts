@@ -5,6 +5,7 @@ import {
   ServerCredentials,
   status as GrpcStatus,
   type MethodDefinition,
+  type ServerDuplexStream,
   type ServerUnaryCall,
   type ServiceDefinition,
   type UntypedServiceImplementation,
@@ -21,7 +22,7 @@ import {
 import { toProxyError } from '../errors';
 import type { ControlService, InferService } from '../inference';
 import type { ErrorReporter, Metrics } from '../observability';
-import { MODEL_INFER_PATH, SERVICE_NAME, grpcStatusName } from '../triton';
+import { MODEL_INFER_PATH, MODEL_STREAM_INFER_PATH, SERVICE_NAME, grpcStatusName } from '../triton';
 import { callMetaOf, type GrpcCallMeta } from './call-meta';
 import { errorResponse } from './status';
 
@@ -109,6 +110,16 @@ export class GrpcFront {
       responseDeserialize: identity,
     };
     definition.ModelInfer = modelInfer as MethodDefinition<unknown, unknown>;
+    const modelStreamInfer: MethodDefinition<Buffer, Buffer> = {
+      ...modelInfer,
+      path: MODEL_STREAM_INFER_PATH,
+      originalName: 'modelStreamInfer',
+      requestStream: true,
+      responseStream: true,
+    };
+    definition.ModelStreamInfer = modelStreamInfer as MethodDefinition<unknown, unknown>;
+    implementation.ModelStreamInfer = (call: ServerDuplexStream<Buffer, Buffer>) =>
+      this.modelStreamInfer(call);
     implementation.ModelInfer = (
       call: ServerUnaryCall<Buffer, Buffer>,
       callback: sendUnaryData<Buffer>,
@@ -291,6 +302,79 @@ export class GrpcFront {
       );
   }
 
+  /**
+   * ModelStreamInfer: requests are read as they come (at most a few held
+   * unread, then the client is paused by HTTP/2 flow control), responses are
+   * written as Triton sends them, waiting for the client to drain.
+   */
+  private modelStreamInfer(call: ServerDuplexStream<Buffer, Buffer>): void {
+    const started = performance.now();
+    const meta = callMetaOf(call, this.options.tracing);
+    const controller = new AbortController();
+    const incoming = new RequestQueue(call);
+    call.once('cancelled', () => {
+      controller.abort();
+      incoming.close();
+    });
+    call.on('error', () => incoming.close());
+    let client: Client | undefined;
+    const observe = (code: GrpcStatus) =>
+      this.timer('ModelStreamInfer', code, client).observe((performance.now() - started) / 1000);
+    const headers = new Metadata();
+    headers.set('x-request-id', meta.requestId);
+    // One stream spends one request of the client's quota.
+    this.admit(call.metadata, 'infer', '', 0, headers)
+      .then(async (c) => {
+        client = c;
+        const first = await incoming.next();
+        if (first === null) return;
+        call.sendMetadata(headers);
+        await this.deps.infer.forwardStream({
+          first,
+          nextRequest: () => incoming.next(),
+          send: (response) =>
+            call.write(response) || call.destroyed
+              ? Promise.resolve()
+              : new Promise<void>((resolve) => {
+                  const done = () => {
+                    call.off('drain', done);
+                    call.off('close', done);
+                    resolve();
+                  };
+                  call.once('drain', done);
+                  call.once('close', done);
+                }),
+          deadline: meta.deadline,
+          requestId: meta.requestId,
+          traceparent: meta.traceparent,
+          signal: controller.signal,
+          authorize: (model) => this.deps.access.authorize(c, 'infer', model),
+          priority: c.priority,
+        });
+      })
+      .then(
+        () => {
+          observe(GrpcStatus.OK);
+          call.end();
+        },
+        (err: unknown) => {
+          if (controller.signal.aborted) {
+            observe(GrpcStatus.CANCELLED);
+            return;
+          }
+          const e = toProxyError(err);
+          this.deps.errors.report(e, {
+            requestId: meta.requestId,
+            path: MODEL_STREAM_INFER_PATH,
+            traceId: meta.traceId,
+          });
+          const response = errorResponse(e, meta.requestId);
+          observe(response.code!);
+          call.emit('error', response);
+        },
+      );
+  }
+
   private unary(method: string, rpc: ControlRpc) {
     return (call: ServerUnaryCall<Json, Json>, callback: sendUnaryData<Json>): void => {
       const started = performance.now();
@@ -402,5 +486,52 @@ export class GrpcFront {
         },
       },
     };
+  }
+}
+
+/** Requests of one client stream, pulled one at a time; the client is paused while a few wait. */
+class RequestQueue {
+  private static readonly HIGH_WATER = 8;
+  private readonly queue: Buffer[] = [];
+  private waiter: ((message: Buffer | null) => void) | undefined;
+  private ended = false;
+  private paused = false;
+
+  constructor(private readonly call: ServerDuplexStream<Buffer, Buffer>) {
+    call.on('data', (message: Buffer) => {
+      const waiter = this.waiter;
+      if (waiter) {
+        this.waiter = undefined;
+        waiter(message);
+        return;
+      }
+      this.queue.push(message);
+      if (!this.paused && this.queue.length >= RequestQueue.HIGH_WATER) {
+        this.paused = true;
+        call.pause();
+      }
+    });
+    call.on('end', () => this.close());
+  }
+
+  /** The next request, or null once the client half-closed (or went away). */
+  next(): Promise<Buffer | null> {
+    const message = this.queue.shift();
+    if (message !== undefined) {
+      if (this.paused && this.queue.length <= RequestQueue.HIGH_WATER >> 1) {
+        this.paused = false;
+        this.call.resume();
+      }
+      return Promise.resolve(message);
+    }
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((resolve) => (this.waiter = resolve));
+  }
+
+  close(): void {
+    this.ended = true;
+    const waiter = this.waiter;
+    this.waiter = undefined;
+    waiter?.(null);
   }
 }

@@ -10,7 +10,12 @@ import type { AdmissionController, AdmissionPriority } from '../admission';
 import type { Router, SequenceAffinity } from '../routing';
 import { executeWithRetry, type Backoff, type RetryBudget } from '../resilience';
 import type { Upstream } from '../fleet';
-import { readModelInferRequestHead, type CallContext } from '../triton';
+import {
+  readModelInferRequestHead,
+  type CallContext,
+  type ModelInferRequestHead,
+  type ModelStream,
+} from '../triton';
 import type { ModelStateStore } from '../model-state';
 import type { Metrics } from '../observability';
 import type { CacheStatus, ResponseCache } from '../cache';
@@ -51,6 +56,29 @@ export interface MessageInferCall {
   /** Checks the client may use the model the message names (throws FORBIDDEN). */
   authorize?: (model: string) => void;
   /** The client's priority: served first (high) or shed first (low) under overload. */
+  priority?: AdmissionPriority;
+}
+
+/**
+ * ModelStreamInfer as a gRPC client opened it: request messages pulled from
+ * the client, response messages pushed back, all as encoded bytes.
+ */
+export interface MessageStreamCall {
+  /** The first request (the stream is routed on it). */
+  first: Buffer;
+  /** The client's next request; null once the client half-closed. */
+  nextRequest: () => Promise<Buffer | null>;
+  /** Sends one encoded ModelStreamInferResponse to the client; resolves when it may send more. */
+  send: (response: Buffer) => Promise<void>;
+  /** The client's deadline for the whole stream, when it set one. */
+  deadline?: number;
+  requestId: string;
+  traceparent?: string;
+  /** Aborted when the client cancels or goes away. */
+  signal: AbortSignal;
+  /** Checks the client may use a model a request names (throws FORBIDDEN). */
+  authorize?: (model: string) => void;
+  /** The client's priority in admission. */
   priority?: AdmissionPriority;
 }
 
@@ -132,6 +160,15 @@ function sequenceIdOf(parameters: Parameters): string | undefined {
   if (id === undefined || id === 0 || id === '' || id === 0n || typeof id === 'boolean')
     return undefined;
   return String(id);
+}
+
+/** The routing fields of an encoded ModelInferRequest; 400 naming the problem when malformed. */
+function readHead(message: Buffer): ModelInferRequestHead {
+  try {
+    return readModelInferRequestHead(message);
+  } catch (err) {
+    throw invalidRequest(`malformed ModelInferRequest: ${(err as Error).message}`);
+  }
 }
 
 function routeOf(model: string, version: string, parameters: Parameters): Route {
@@ -229,12 +266,7 @@ export class InferService {
     let model = '';
     try {
       this.deps.metrics.requestBytes.observe(call.message.length);
-      let head;
-      try {
-        head = readModelInferRequestHead(call.message);
-      } catch (err) {
-        throw invalidRequest(`malformed ModelInferRequest: ${(err as Error).message}`);
-      }
+      const head = readHead(call.message);
       model = head.modelName;
       call.authorize?.(model);
       const labels = this.deps.metrics.models;
@@ -312,11 +344,129 @@ export class InferService {
     }
   }
 
-  private duration(model: string, outcome: string, protocol: Protocol): StageTimer {
-    const key = `${model}\u0000${outcome}\u0000${protocol}`;
+  /**
+   * ModelStreamInfer for a gRPC client: one stream to one server, chosen by
+   * the usual routing on the first request and held in admission while it is
+   * open. Until the server's first response, requests are kept, and a server
+   * that fails (retryable, not a sequence) is replaced by another one that
+   * gets every request again: the same first-response rule as the SSE path.
+   * After it, requests and responses pass through as bytes, and a failure
+   * ends the client's stream with its status. Resolves when the server ended
+   * the stream cleanly.
+   */
+  async forwardStream(call: MessageStreamCall): Promise<void> {
+    const started = performance.now();
+    let outcome = 'ok';
+    let modelLabel = 'other';
+    let model = '';
+    let stream: ModelStream | undefined;
+    try {
+      const head = readHead(call.first);
+      model = head.modelName;
+      call.authorize?.(model);
+      const labels = this.deps.metrics.models;
+      modelLabel = this.deps.state.snapshot().isKnown(model)
+        ? labels.forKnown(model)
+        : labels.forUntrusted(model);
+      const route = routeOf(model, tritonVersion(head.modelVersion), head.parameters);
+      // The default deadline bounds the wait for the first response; the
+      // stream itself lives as long as the client keeps it (its own deadline).
+      let firstDeadline = Date.now() + this.timeoutMs(head.parameters, undefined);
+      if (call.deadline !== undefined && call.deadline < firstDeadline)
+        firstDeadline = call.deadline;
+      const permit = await this.deps.admission.acquire(
+        model,
+        call.first.length,
+        call.signal,
+        firstDeadline,
+        call.priority,
+      );
+      try {
+        const sent: Buffer[] = [call.first];
+        let current: ModelStream | undefined;
+        let clientDone = false;
+        let established = false;
+        // Requests keep flowing while the first response is awaited.
+        const pump = (async () => {
+          for (;;) {
+            const message = await call.nextRequest();
+            if (message === null) {
+              clientDone = true;
+              current?.end();
+              return;
+            }
+            call.authorize?.(readHead(message).modelName);
+            if (!established) sent.push(message);
+            if (current && !current.write(message)) await current.drained();
+          }
+        })();
+        // A request the front door refuses (or a malformed one) ends the stream with that error.
+        let refused: unknown;
+        pump.catch((err: unknown) => {
+          refused = err;
+          current?.cancel();
+        });
+        try {
+          const opened = await this.callFleet(
+            route,
+            call,
+            firstDeadline,
+            call.signal,
+            (upstream, ctx) =>
+              upstream.startStream(
+                (s) => {
+                  current = s;
+                  for (const m of sent) s.write(m);
+                  if (clientDone) s.end();
+                },
+                {
+                  deadline: call.deadline,
+                  firstMessageDeadline: ctx.deadline,
+                  requestId: call.requestId,
+                  traceparent: call.traceparent,
+                  signal: ctx.signal,
+                },
+              ),
+          );
+          stream = opened.stream;
+          established = true;
+          sent.length = 0;
+          modelLabel = labels.forKnown(model);
+          if (opened.first !== null) await call.send(opened.first);
+          for (;;) {
+            const next = await stream.next();
+            if (next === null) break;
+            await call.send(next);
+          }
+        } catch (err) {
+          throw refused ?? err;
+        }
+        if (refused !== undefined) throw refused;
+      } finally {
+        permit.release();
+        if (stream && !stream.done) stream.cancel();
+      }
+    } catch (err) {
+      const e = call.signal.aborted ? clientClosed(model, err) : toProxyError(err);
+      outcome = e.code === 'CLIENT_CLOSED' ? 'client_closed' : e.code;
+      throw e;
+    } finally {
+      this.duration(modelLabel, outcome, 'grpc', 'stream').observe(
+        (performance.now() - started) / 1000,
+      );
+    }
+  }
+
+  private duration(
+    model: string,
+    outcome: string,
+    protocol: Protocol,
+    route: 'infer' | 'stream' = 'infer',
+  ): StageTimer {
+    const key = `${model}\u0000${outcome}\u0000${protocol}\u0000${route}`;
     let timer = this.durations.get(key);
     if (!timer) {
-      timer = this.deps.metrics.requestDuration.labels(model, 'infer', outcome, protocol);
+      timer = this.deps.metrics.requestDuration.labels(model, route, outcome, protocol);
       this.durations.set(key, timer);
     }
     return timer;

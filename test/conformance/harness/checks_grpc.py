@@ -150,6 +150,27 @@ def _typed_add_sub(port: int) -> Any:
     return {"id": response.id, "model": response.model_name, "outputs": out}
 
 
+def _stream(
+    client: grpcclient.InferenceServerClient, model: str, requests: list[tuple[list, dict]], expect: int
+) -> list:
+    """Sends requests on one ModelStreamInfer stream and collects `expect` answers (or errors)."""
+    answers: queue.Queue = queue.Queue()
+    client.start_stream(callback=lambda result, error: answers.put((result, error)))
+    try:
+        for inputs, kwargs in requests:
+            client.async_stream_infer(model, inputs, **kwargs)
+        got = []
+        for _ in range(expect):
+            result, error = answers.get(timeout=TIMEOUT_S)
+            if error is not None:
+                got.append({"error": str(error.status())})
+            else:
+                got.append(canon(result))
+        return got
+    finally:
+        client.stop_stream()
+
+
 def run(direct_grpc_port: int, proxy_grpc_port: int | None, report: Report) -> None:
     if proxy_grpc_port is None:
         report.skip(GROUP, "tritonclient.grpc through the proxy", "proxy not running")
@@ -296,6 +317,47 @@ def _run(pair: GrpcPair, report: Report) -> None:
             client.close()
 
     report.check(GROUP, "async_infer add_sub: 24 in flight, answers match requests (proxy)", async_body)
+
+    def stream_body(notes: list[str]) -> None:
+        requests = []
+        for i in range(4):
+            data = np.full((1, 16), i, dtype=np.int32)
+            requests.append(
+                (
+                    _inputs(
+                        Case("s", "add_sub", (Tensor("INPUT0", "INT32", data), Tensor("INPUT1", "INT32", data)), {})
+                    ),
+                    {"request_id": f"s{i}"},
+                )
+            )
+        answers = {}
+        for label in ("direct", "proxy"):
+            client = pair.client(label)
+            try:
+                answers[label] = capture(lambda client=client: _stream(client, "add_sub", requests, 4))
+            finally:
+                client.close()
+        assert_same(answers["direct"], answers["proxy"], notes)
+        ids = [a["response"]["id"] for a in answers["direct"].value]
+        if ids != ["s0", "s1", "s2", "s3"]:
+            raise CheckFailed(f"stream answers {ids}")
+
+    report.check(GROUP, "stream add_sub: 4 requests on one ModelStreamInfer, answers in order", stream_body)
+
+    def decoupled_body(notes: list[str]) -> None:
+        answers = {}
+        for label in ("direct", "proxy"):
+            client = pair.client(label)
+            try:
+                answers[label] = capture(lambda client=client: _stream(client, "repeat_int32", [([repeat_in], {})], 3))
+            finally:
+                client.close()
+        assert_same(answers["direct"], answers["proxy"], notes)
+        outs = [a["tensors"]["OUT"]["data"] for a in answers["direct"].value]
+        if outs != [[4], [5], [6]]:
+            raise CheckFailed(f"decoupled responses {outs}")
+
+    report.check(GROUP, "stream repeat_int32 (decoupled): 3 responses to one request", decoupled_body)
 
     def load_unload(notes: list[str]) -> None:
         client = pair.client("proxy")
