@@ -280,13 +280,14 @@ export class GrpcFront {
         });
       })
       .then(
-        (response) => {
+        (answer) => {
           call.off('cancelled', onCancel);
+          if (answer.cacheStatus !== undefined) headers.set('x-cache', answer.cacheStatus);
           call.sendMetadata(headers);
           this.timer('ModelInfer', GrpcStatus.OK, client).observe(
             (performance.now() - started) / 1000,
           );
-          callback(null, response);
+          callback(null, answer.message);
         },
         (err: unknown) => {
           call.off('cancelled', onCancel);

@@ -4,6 +4,7 @@ export type {
   InferResult,
   InferServiceDeps,
   MessageInferCall,
+  MessageInferResult,
   ModelLoader,
   Protocol,
 } from './infer-service';

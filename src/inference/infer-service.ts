@@ -11,6 +11,9 @@ import type { Router, SequenceAffinity } from '../routing';
 import { executeWithRetry, type Backoff, type RetryBudget } from '../resilience';
 import type { Upstream } from '../fleet';
 import {
+  decodeModelInferRequest,
+  decodeModelInferResponse,
+  encodeModelInferResponse,
   readModelInferRequestHead,
   type CallContext,
   type ModelInferRequestHead,
@@ -80,6 +83,12 @@ export interface MessageStreamCall {
   authorize?: (model: string) => void;
   /** The client's priority in admission. */
   priority?: AdmissionPriority;
+}
+
+/** A gRPC ModelInfer answer: the encoded response, and how the cache obtained it (undefined: not cached). */
+export interface MessageInferResult {
+  message: Buffer;
+  cacheStatus: CacheStatus | undefined;
 }
 
 /** Which protocol a request came in on (the `protocol` metric label). */
@@ -259,7 +268,7 @@ export class InferService {
    * sequences and the deadline); the client's bytes go to Triton as they are
    * and Triton's encoded answer comes back the same way.
    */
-  async inferMessage(call: MessageInferCall): Promise<Buffer> {
+  async inferMessage(call: MessageInferCall): Promise<MessageInferResult> {
     const started = performance.now();
     let outcome = 'ok';
     let modelLabel = 'other';
@@ -279,6 +288,13 @@ export class InferService {
 
       let deadline = Date.now() + this.timeoutMs(head.parameters, undefined);
       if (call.deadline !== undefined && call.deadline < deadline) deadline = call.deadline;
+      if (this.deps.cache.handles(model)) {
+        // Cached models only: decoded here so the key is the one REST requests get.
+        const answer = await this.cachedMessage(call, route, deadline);
+        modelLabel = labels.forKnown(model);
+        this.deps.metrics.responseBytes.observe(answer.message.length);
+        return answer;
+      }
       const permit = await this.deps.admission.acquire(
         model,
         call.message.length,
@@ -299,7 +315,7 @@ export class InferService {
       modelLabel = labels.forKnown(model);
       this.stage.upstream.observe((performance.now() - t2) / 1000);
       this.deps.metrics.responseBytes.observe(response.length);
-      return response;
+      return { message: response, cacheStatus: undefined };
     } catch (err) {
       const e = call.signal.aborted ? clientClosed(model, err) : toProxyError(err);
       outcome = e.code === 'CLIENT_CLOSED' ? 'client_closed' : e.code;
@@ -307,6 +323,48 @@ export class InferService {
     } finally {
       this.duration(modelLabel, outcome, 'grpc').observe((performance.now() - started) / 1000);
     }
+  }
+
+  /**
+   * A gRPC ModelInfer for a model the response cache handles: the message is
+   * decoded (the cache keys and stores what REST requests give it, so both
+   * protocols share entries), a miss still forwards the client's own bytes,
+   * and the answer is encoded from the entry with the client's id.
+   */
+  private async cachedMessage(
+    call: MessageInferCall,
+    route: Route,
+    deadline: number,
+  ): Promise<MessageInferResult> {
+    let request: ModelInferRequest;
+    try {
+      request = decodeModelInferRequest(call.message);
+    } catch (err) {
+      throw invalidRequest(`malformed ModelInferRequest: ${(err as Error).message}`);
+    }
+    request.modelVersion = route.version;
+    const answer = await this.deps.cache.serve(
+      request,
+      { signal: call.signal, deadline },
+      async (signal) => {
+        const permit = await this.deps.admission.acquire(
+          route.model,
+          call.message.length,
+          signal,
+          deadline,
+          call.priority,
+        );
+        try {
+          const bytes = await this.callFleet(route, call, deadline, signal, (upstream, ctx) =>
+            upstream.inferBytes(call.message, ctx),
+          );
+          return decodeModelInferResponse(bytes);
+        } finally {
+          permit.release();
+        }
+      },
+    );
+    return { message: encodeModelInferResponse(answer.response), cacheStatus: answer.status };
   }
 
   /**

@@ -12,6 +12,9 @@ export { decodeModelStreamInferResponse } from './wire';
 export type { ModelStreamInferResponse } from './wire';
 export {
   readModelInferRequestHead,
+  decodeModelInferRequest,
+  decodeModelInferResponse,
+  encodeModelInferResponse,
   MODEL_INFER_PATH,
   MODEL_STREAM_INFER_PATH,
   type ModelInferRequestHead,
