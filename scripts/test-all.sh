@@ -2,8 +2,8 @@
 # The one command that installs everything the tests need on a fresh machine
 # (Node >= 22, npm packages, redis-server, helm, Python venvs for conformance)
 # and runs every test: lint, format, typecheck, cycle check, unit, integration,
-# helm chart validation, the conformance suite against a real server, and the container
-# image built and run.
+# helm chart validation, the conformance suite against a real server, the chart on a
+# real Kubernetes control plane (HPA included), and the container image built and run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$(scripts/ensure-node.sh):$PATH"
@@ -13,4 +13,5 @@ scripts/ensure-redis.sh
 bash scripts/ensure-helm.sh >/dev/null
 npm test
 npm run test:conformance
+npm run test:k8s
 npm run test:image
