@@ -128,7 +128,7 @@ describe('helm install of every ci values file into a real API server', function
       );
       assert.equal(deployments.length, 1, 'one Deployment');
       const deployment = deployments[0];
-      await eventually(`${expected} available replicas`, 60_000, async () => {
+      await eventually(`${expected} available replicas`, 120_000, async () => {
         const current = await kube.get(
           `/apis/apps/v1/namespaces/${namespace}/deployments/${deployment.metadata.name}`,
         );

@@ -142,6 +142,8 @@ export class PodProxies {
         PORT: String(port),
         TRITON_SERVERS: this.options.tritonServers,
         TRITON_DISCOVERY_DNS: '',
+        // Every pod would take the chart's gRPC front-end port on the one shared host.
+        GRPC_PORT: '0',
         SHUTDOWN_DELAY_MS: '0',
         SHUTDOWN_GRACE_MS: '2000',
       },
