@@ -25,7 +25,7 @@ import {
 } from './routing';
 import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
-import { ControlService, InferService } from './inference';
+import { ControlService, GenerateService, InferService } from './inference';
 import { MemoryTier, ModelPolicies, RedisTier, ResponseCache, type CacheHooks } from './cache';
 import { answerClientError, createApp } from './http';
 import { GrpcFront } from './grpc';
@@ -404,6 +404,16 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     proxyVersion: PROXY_VERSION,
   });
 
+  const generate = new GenerateService({
+    infer,
+    control,
+    admission,
+    state,
+    metrics,
+    streamIdleTimeoutMs: t.streamIdleTimeoutMs,
+    metadataTtlMs: t.generateMetadataTtlMs,
+  });
+
   let draining = false;
   const isReady = (): { ready: boolean; reasons: string[] } => {
     const reasons: string[] = [];
@@ -420,6 +430,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   const errors = new ErrorReporter(logger);
   const app = createApp({
     infer,
+    generate,
     control,
     maxBodyBytes: config.http.maxBodyBytes,
     bodyTimeoutMs: config.http.bodyTimeoutMs,

@@ -174,7 +174,7 @@ export function encodeInferResponse(
   };
 }
 
-function writeParameterValue(w: JsonByteWriter, value: ParameterValue): void {
+export function writeParameterValue(w: JsonByteWriter, value: ParameterValue): void {
   switch (typeof value) {
     case 'boolean':
       w.bool(value);
@@ -211,7 +211,12 @@ function sizeMismatch(name: string, expected: number, got: number): ProxyError {
 }
 
 /** The elements of one output as JSON values, read from raw bytes at any alignment. */
-function writeData(w: JsonByteWriter, out: InferOutputTensor, raw: Buffer, base64: boolean): void {
+export function writeData(
+  w: JsonByteWriter,
+  out: InferOutputTensor,
+  raw: Buffer,
+  base64: boolean,
+): void {
   const dt = out.datatype;
   if (!isDatatype(dt)) {
     throw new ProxyError('INTERNAL', `invalid datatype '${dt}' for output tensor '${out.name}'`);

@@ -4,3 +4,10 @@ export { encodeInferResponse } from './encode-infer-response';
 export type { EncodedInferResponse } from './encode-infer-response';
 export { readBinaryHeaderLength, INFERENCE_HEADER_CONTENT_LENGTH } from './binary-header';
 export type { OutputPlan, PlannedOutput } from './output-plan';
+export {
+  parseGenerateRequest,
+  renderGenerateResponse,
+  renderGenerateError,
+  sseEvent,
+} from './generate';
+export type { GenerateInputSpec, GenerateRequestBody } from './generate';

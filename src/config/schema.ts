@@ -160,6 +160,18 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           default: 30000,
           env: 'TRITON_REQUEST_TIMEOUT_MS',
         },
+        streamIdleTimeoutMs: {
+          doc: 'Streams (generate_stream, generate on decoupled models): longest wait for the next response once the first event is sent; the stream ends with an error event after it. The request deadline covers the time to the first event. 0 = no limit.',
+          format: 'nat',
+          default: 60000,
+          env: 'STREAM_IDLE_TIMEOUT_MS',
+        },
+        generateMetadataTtlMs: {
+          doc: "How long a model's input metadata and decoupled flag, read for the generate endpoints, are reused before being asked again.",
+          format: 'nat',
+          default: 10000,
+          env: 'GENERATE_METADATA_TTL_MS',
+        },
         controlTimeoutMs: {
           doc: 'Deadline of metadata, health and repository calls (load/unload use loadTimeoutMs).',
           format: 'nat',

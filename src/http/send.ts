@@ -48,9 +48,10 @@ export function sendChunks(
   chunks: readonly Buffer[],
   byteLength: number,
   headers: Record<string, string | number>,
+  status = 200,
 ): void {
   headers['content-length'] = byteLength;
-  res.writeHead(200, headers);
+  res.writeHead(status, headers);
   if (chunks.length === 1) {
     res.end(chunks[0]);
     return;

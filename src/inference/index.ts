@@ -11,3 +11,10 @@ export type {
 export { ControlService } from './control-service';
 export type { ControlServiceDeps, CallMeta } from './control-service';
 export { mergeIndexes, mergeModelStats } from './merge';
+export { GenerateService } from './generate-service';
+export type {
+  GenerateCall,
+  GenerateAnswer,
+  EventSink,
+  GenerateServiceDeps,
+} from './generate-service';

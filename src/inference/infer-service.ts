@@ -140,7 +140,7 @@ type StageTimer = { observe(seconds: number): void };
  * a leading integer, not negative), in canonical form so that "01" routes
  * like "1"; 400 with Triton's message otherwise.
  */
-function tritonVersion(version: string): string {
+export function tritonVersion(version: string): string {
   if (version === '' || /^[1-9][0-9]*$/.test(version)) return version;
   const leading = /^\s*([+-]?[0-9]+)/.exec(version);
   const parsed = leading === null ? NaN : Number(leading[1]);
@@ -157,7 +157,7 @@ function tritonVersion(version: string): string {
   return String(parsed);
 }
 
-function clientClosed(model: string, cause: unknown): ProxyError {
+export function clientClosed(model: string, cause: unknown): ProxyError {
   if (isProxyError(cause) && cause.code === 'CLIENT_CLOSED') return cause;
   return new ProxyError('CLIENT_CLOSED', `client closed the request for model '${model}'`, {
     cause,
@@ -534,12 +534,29 @@ export class InferService {
    * Triton's `timeout` request parameter (microseconds) and the
    * X-Request-Timeout-Ms header can each shorten the proxy's default deadline.
    */
-  private timeoutMs(parameters: Parameters, headerMs: number | undefined): number {
+  timeoutMs(parameters: Parameters, headerMs: number | undefined): number {
     let ms = this.deps.defaultTimeoutMs;
     const t = parameters.timeout;
     if (typeof t === 'number' && t > 0) ms = Math.min(ms, Math.ceil(t / 1000));
     if (headerMs !== undefined) ms = Math.min(ms, headerMs);
     return ms;
+  }
+
+  /**
+   * Runs `send` against the fleet the way an inference request is (the
+   * model-aware pick, load on demand, sequence affinity, retries on other
+   * servers within the deadline and the budget, shared-state corrections).
+   * Streams use it for their part before the first message.
+   */
+  runOnFleet<T>(
+    request: ModelInferRequest,
+    call: CallMetaForAttempts,
+    deadline: number,
+    signal: AbortSignal,
+    send: (upstream: Upstream, ctx: CallContext) => Promise<T>,
+  ): Promise<T> {
+    const route = routeOf(request.modelName, request.modelVersion, request.parameters);
+    return this.callFleet(route, call, deadline, signal, send);
   }
 
   /**

@@ -224,6 +224,33 @@ export class Metrics {
     help: 'Quota decisions taken by the in-memory limiter because Redis failed (quotas per replica meanwhile).',
     registers: [this.registry],
   });
+  readonly streamFirstEvent = new Histogram({
+    name: `${METRIC_PREFIX}stream_first_event_seconds`,
+    help: 'Streaming requests (generate_stream): time from arrival to the first event sent, by model.',
+    labelNames: ['model'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly streamEvents = new Histogram({
+    name: `${METRIC_PREFIX}stream_events`,
+    help: 'Streaming requests: events sent per stream, by model and outcome.',
+    labelNames: ['model', 'outcome'] as const,
+    buckets: [0, 1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 10000],
+    registers: [this.registry],
+  });
+  readonly streamDuration = new Histogram({
+    name: `${METRIC_PREFIX}stream_duration_seconds`,
+    help: 'Streaming requests: time from arrival to the end of the stream, by model and outcome.',
+    labelNames: ['model', 'outcome'] as const,
+    buckets: [...LATENCY_BUCKETS, 120, 300, 600],
+    registers: [this.registry],
+  });
+  readonly streamsInFlight = new Gauge({
+    name: `${METRIC_PREFIX}streams_in_flight`,
+    help: 'Streams open now (first event sent, not yet ended), by model.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  });
   private readiness: (() => boolean) | undefined = undefined;
   readonly ready = new Gauge({
     name: `${METRIC_PREFIX}ready`,

@@ -1,7 +1,7 @@
 import { Router as ExpressRouter, type Request, type Response } from 'express';
 import { invalidRequest, toProxyError } from '../../errors';
 import { readBinaryHeaderLength } from '../../codec';
-import type { CallMeta, ControlService, InferService } from '../../inference';
+import type { CallMeta, ControlService, GenerateService, InferService } from '../../inference';
 import { isClientGoneError, type AdmissionController, type ByteReservation } from '../../admission';
 import {
   mayUseModel,
@@ -15,9 +15,11 @@ import { parseJsonObject, readBody as readBodyWithin } from '../body';
 import { cacheControlOf, requestIdOf, requestTimeoutOf, traceOf } from '../context';
 import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
 import type { ErrorReporter } from '../../observability';
+import { eventStream } from '../event-stream';
 
 export interface KserveRoutesDeps {
   infer: InferService;
+  generate: GenerateService;
   control: ControlService;
   maxBodyBytes: number;
   /** HTTP_BODY_TIMEOUT_MS: the whole body must arrive within it. */
@@ -32,7 +34,7 @@ export interface KserveRoutesDeps {
 const API_PATHS: readonly RegExp[] = [
   /^\/v2$/,
   /^\/v2\/health\/(live|ready)$/,
-  /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?(\/(infer|ready|config|stats))?$/,
+  /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?(\/(infer|generate|generate_stream|ready|config|stats))?$/,
   /^\/v2\/models\/stats$/,
   /^\/v2\/repository\/index$/,
   /^\/v2\/repository\/models\/[^/]+\/(load|unload)$/,
@@ -151,8 +153,59 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
     sendChunks(res, out.chunks, out.byteLength, headers);
   };
 
+  // Aborted when the client goes away before the answer is complete.
+  const clientGone = (res: Response): AbortSignal => {
+    const controller = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    return controller.signal;
+  };
+
+  const generateCall = async (req: Request, res: Response, meta: CallMeta) => {
+    const timeoutMs = requestTimeoutOf(req);
+    // The body's bytes stay reserved until the answer (or the stream) is over.
+    const { body } = await readReservedBody(req, res);
+    return {
+      bytesReserved: true,
+      model: param(req, 'model'),
+      version: param(req, 'version'),
+      body,
+      timeoutMs,
+      requestId: meta.requestId,
+      traceparent: meta.traceparent,
+      signal: clientGone(res),
+    };
+  };
+
+  const generate: Handler = async (req, res, meta) => {
+    const answer = await deps.generate.generate(await generateCall(req, res, meta));
+    sendChunks(
+      res,
+      [answer.body],
+      answer.body.length,
+      {
+        'content-type': 'application/json',
+        'x-request-id': meta.requestId,
+      },
+      answer.status,
+    );
+  };
+
+  const generateStream: Handler = async (req, res, meta) => {
+    const call = await generateCall(req, res, meta);
+    await deps.generate.generateStream(call, eventStream(res, meta.requestId));
+  };
+
   router.post('/v2/models/:model/infer', handle('infer', infer));
   router.post('/v2/models/:model/versions/:version/infer', handle('infer', infer));
+  router.post('/v2/models/:model/generate', handle('infer', generate));
+  router.post('/v2/models/:model/versions/:version/generate', handle('infer', generate));
+  router.post('/v2/models/:model/generate_stream', handle('infer', generateStream));
+  router.post(
+    '/v2/models/:model/versions/:version/generate_stream',
+    handle('infer', generateStream),
+  );
 
   router.get(
     '/v2',
