@@ -226,8 +226,13 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   let servers: TritonServerConfig[] = t.servers;
   if (config.demo.backend) {
     // Kept out of the production import graph: only demo mode loads the fake.
-    const { startFakeTriton } = await import('./fake-triton');
-    const fake = await startFakeTriton({ host: '127.0.0.1', port: 0, name: 'demo' });
+    const { defaultModels, startFakeTriton, textStreamModel } = await import('./fake-triton');
+    const fake = await startFakeTriton({
+      host: '127.0.0.1',
+      port: 0,
+      name: 'demo',
+      models: [...defaultModels(), textStreamModel()],
+    });
     closers.push(() => fake.stop());
     servers = [
       ...servers,

@@ -6,6 +6,7 @@ export {
   identityModelName,
   repeatModel,
   simpleModel,
+  textStreamModel,
 } from './models';
 export type { DecoupledModel, ModelDefinition, SingleResponseModel, TensorSpec } from './models';
 export type { Tensor, TensorMap } from './tensor';

@@ -153,6 +153,47 @@ function repeatElements(inputs: TensorMap): TensorMap[] {
 }
 
 /**
+ * A decoupled text model like an LLM backend's token stream: one response
+ * per word of `text_input` (BYTES [1]), each with `text_output` (the word)
+ * and `index` (INT32), spaced by `intervalMs` (default 150 ms). For the
+ * demo and the generate_stream examples.
+ */
+export function textStreamModel(overrides: Partial<DecoupledModel> = {}): DecoupledModel {
+  return {
+    name: 'text_stream',
+    backend: 'python',
+    maxBatchSize: 0,
+    decoupled: true,
+    intervalMs: 150,
+    inputs: [{ name: 'text_input', datatype: 'BYTES', dims: [1] }],
+    outputs: [
+      { name: 'text_output', datatype: 'BYTES', dims: [1] },
+      { name: 'index', datatype: 'INT32', dims: [1] },
+    ],
+    respond: (inputs) => {
+      const raw = inputs.get('text_input')!.data;
+      const text = raw.toString('utf8', 4, 4 + raw.readUInt32LE(0));
+      return text
+        .split(/\s+/)
+        .filter((w) => w !== '')
+        .map((word, i) => {
+          const bytes = Buffer.from(word, 'utf8');
+          const element = Buffer.alloc(4 + bytes.length);
+          element.writeUInt32LE(bytes.length, 0);
+          bytes.copy(element, 4);
+          const index = Buffer.alloc(4);
+          index.writeInt32LE(i, 0);
+          return new Map<string, Tensor>([
+            ['text_output', { datatype: 'BYTES', shape: [1], data: element }],
+            ['index', { datatype: 'INT32', shape: [1], data: index }],
+          ]);
+        });
+    },
+    ...overrides,
+  };
+}
+
+/**
  * The repository a fake starts with unless told otherwise: `simple`,
  * `identity` (FP32), one `identity_<datatype>` per datatype, and `repeat`.
  */

@@ -11,7 +11,17 @@ import time
 import traceback
 from pathlib import Path
 
-from . import checks_api, checks_errors, checks_grpc, checks_inference, checks_repository, layout, perf, repository
+from . import (
+    checks_api,
+    checks_errors,
+    checks_generate,
+    checks_grpc,
+    checks_inference,
+    checks_repository,
+    layout,
+    perf,
+    repository,
+)
 from .compare import Pair, Target
 from .context import Context
 from .processes import LOOPBACK, Proxy, TritonServer
@@ -86,6 +96,7 @@ def main() -> int:
         ctx = Context(direct=direct, proxy=proxy_target, proxy_running=proxy_running, pair=pair, report=report)
         checks_api.run(ctx)
         checks_inference.run(ctx)
+        checks_generate.run(ctx)
         checks_api.run_statistics(ctx)
         checks_errors.run(ctx)
         checks_repository.run(ctx)

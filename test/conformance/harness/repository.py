@@ -23,6 +23,8 @@ def _code_for(model: str) -> Path:
         return CODE / "add_sub.py"
     if model == "repeat_int32":
         return CODE / "repeat.py"
+    if model == "tokens":
+        return CODE / "tokens.py"
     raise ValueError(f"no model code for {model}")
 
 

@@ -63,6 +63,10 @@ const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> 
   ['triton_proxy_auth_keys_reloads_total', 'counter', ['result']],
   ['triton_proxy_rate_limited_total', 'counter', ['client', 'policy']],
   ['triton_proxy_quota_fallbacks_total', 'counter', []],
+  ['triton_proxy_stream_first_event_seconds', 'histogram', ['model']],
+  ['triton_proxy_stream_events', 'histogram', ['model', 'outcome']],
+  ['triton_proxy_stream_duration_seconds', 'histogram', ['model', 'outcome']],
+  ['triton_proxy_streams_in_flight', 'gauge', ['model']],
 ];
 
 /**
@@ -80,6 +84,11 @@ const NEEDS_A_FAULT = new Set([
   // Only clients with a quota (test/integration/front-door) record these.
   'triton_proxy_rate_limited_total',
   'triton_proxy_quota_fallbacks_total',
+  // Only streaming traffic records these (test/integration/streaming).
+  'triton_proxy_stream_first_event_seconds',
+  'triton_proxy_stream_events',
+  'triton_proxy_stream_duration_seconds',
+  'triton_proxy_streams_in_flight',
 ]);
 
 const HTTP_METRIC = 'triton_proxy_http_request_duration_seconds';
