@@ -7,7 +7,7 @@ import {
   sseEvent,
   type GenerateInputSpec,
 } from '../codec';
-import type { AdmissionController } from '../admission';
+import type { AdmissionController, AdmissionPriority } from '../admission';
 import type { ModelStateStore } from '../model-state';
 import type { Metrics } from '../observability';
 import { decodeModelStreamInferResponse, type ModelStream } from '../triton';
@@ -26,6 +26,8 @@ export interface GenerateCall {
   signal: AbortSignal;
   /** The caller reserved the body's bytes before reading it (AdmissionController.reserveBytes). */
   bytesReserved?: boolean;
+  /** The client's priority in admission. */
+  priority?: AdmissionPriority;
 }
 
 /** A generate answer: Triton answers 200 with an error body when a model gives other than one response. */
@@ -95,6 +97,7 @@ export class GenerateService {
         call.bytesReserved === true ? 0 : call.body.length,
         call.signal,
         deadline,
+        call.priority,
       );
       try {
         const answer = info.decoupled
@@ -137,6 +140,7 @@ export class GenerateService {
         call.bytesReserved === true ? 0 : call.body.length,
         call.signal,
         deadline,
+        call.priority,
       );
       try {
         const { stream, first } = await this.openStream(request, call, deadline);

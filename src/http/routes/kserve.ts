@@ -162,7 +162,7 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
     return controller.signal;
   };
 
-  const generateCall = async (req: Request, res: Response, meta: CallMeta) => {
+  const generateCall = async (req: Request, res: Response, meta: Parameters<Handler>[2]) => {
     const timeoutMs = requestTimeoutOf(req);
     // The body's bytes stay reserved until the answer (or the stream) is over.
     const { body } = await readReservedBody(req, res);
@@ -175,6 +175,7 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
       requestId: meta.requestId,
       traceparent: meta.traceparent,
       signal: clientGone(res),
+      priority: meta.client.priority,
     };
   };
 

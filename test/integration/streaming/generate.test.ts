@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { status } from '@grpc/grpc-js';
-import { simpleModel, type FakeTriton } from '../../../src/fake-triton';
+import { simpleModel, startFakeTriton, type FakeTriton } from '../../../src/fake-triton';
 import {
   httpRequest,
   serversEnv,
@@ -173,6 +173,12 @@ describe('generate and generate_stream through the proxy (fake Tritons over real
       // client while the model still had responses to write (not buffered).
       assert.ok(writtenAtFirstEvent < 4, `first event after ${writtenAtFirstEvent} writes`);
       assert.ok(answer.chunks.length >= 2, 'events arrive in separate chunks');
+      // Arrival times show the spacing of the model's responses (a lower bound on one gap only).
+      const gaps = answer.chunks.slice(1).map((c, i) => c.at - answer.chunks[i]!.at);
+      assert.ok(
+        Math.max(...gaps) >= 100,
+        `gaps between chunks: ${gaps.map(Math.round).join(', ')} ms`,
+      );
       assert.equal(fakes[0]!.lastRequest!.rpc, 'ModelStreamInfer');
     });
 
@@ -228,6 +234,23 @@ describe('generate and generate_stream through the proxy (fake Tritons over real
         assert.equal(answer.text, tokenEvent(0) + tokenEvent(1));
       }
       assert.ok(fakes[0]!.streamCounts.opened > 0, 'the failing server was tried');
+    });
+
+    it('goes to a server that has the model (model-aware routing)', async () => {
+      fakes = [
+        await startFakeTriton({ name: 'plain', models: [plainSimple()] }),
+        await startFakeTriton({ name: 'llm', models: [tokensModel()] }),
+      ];
+      proxy = await startTestProxy({ TRITON_SERVERS: serversEnv(fakes) });
+      await waitFor(() => proxy!.proxy.fleet.readyCount() === 2, 5000, 'two ready servers');
+      for (let i = 0; i < 3; i++) {
+        const answer = await postStream(`${proxy.url}/v2/models/tokens/generate_stream`, {
+          COUNT: 1,
+        });
+        assert.equal(answer.text, tokenEvent(0));
+      }
+      assert.equal(fakes[0]!.streamCounts.opened, 0);
+      assert.equal(fakes[1]!.streamCounts.opened, 3);
     });
 
     it('does not fail over once an event was sent: a server dying mid-stream ends it with an error event', async () => {
