@@ -71,6 +71,10 @@ function stateMetrics(metrics: Metrics): ModelStateMetrics {
       metrics.reconcileRuns.inc();
       metrics.reconcileChanges.inc(changes);
     },
+    onIndexStale: (server, stale) => {
+      if (stale) metrics.reconcileFailures.labels(server).inc();
+      metrics.modelStateStale.labels(server).set(stale ? 1 : 0);
+    },
     onLoad: (result) => metrics.modelLoads.labels(result).inc(),
   };
 }
@@ -259,10 +263,13 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       connectTimeoutMs: t.connectTimeoutMs,
       channelsPerServer: t.channelsPerServer,
       inferTransport: t.inferTransport,
+      inferPingAfterMs: t.inferPingAfterMs,
+      inferPingTimeoutMs: t.inferPingTimeoutMs,
     },
     breaker: config.breaker,
     healthIntervalMs: t.healthIntervalMs,
     controlTimeoutMs: t.controlTimeoutMs,
+    pingTimeoutMs: t.inferPingTimeoutMs,
     drainTimeoutMs: config.lifecycle.shutdownGraceMs,
     retryAfterSeconds: config.admission.retryAfterSeconds,
     logger,
@@ -307,13 +314,18 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       (s) => !s.available || reconciled.has(s.name) || snapshot.entriesForServer(s.name).length > 0,
     );
   };
-  // A server that became ready gets its repository read at once.
-  const readUnreadServers = (): Promise<unknown> =>
-    Promise.all(
-      fleet.servers
-        .filter((s) => s.ready && !reconciled.has(s.name))
-        .map((s) => reconciler.reconcileServer(s.name)),
+  // A server that became ready (for the first time, or again after being
+  // down: it may have restarted with other models) gets its repository read
+  // at once rather than at the next reconcile interval.
+  const wasReady = new Set<string>();
+  const readUnreadServers = (): Promise<unknown> => {
+    const back = fleet.servers.filter(
+      (s) => s.ready && (!reconciled.has(s.name) || !wasReady.has(s.name)),
     );
+    wasReady.clear();
+    for (const s of fleet.servers) if (s.ready) wasReady.add(s.name);
+    return Promise.all(back.map((s) => reconciler.reconcileServer(s.name)));
+  };
   fleet.onChange(() => void readUnreadServers());
 
   const router = new Router({
@@ -379,7 +391,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     servers: fleet,
     admission,
     state,
-    affinity: new SequenceAffinity(10 * 60_000),
+    affinity: new SequenceAffinity(t.sequenceIdleTimeoutMs),
     loader,
     metrics,
     retry: {
@@ -394,6 +406,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       }),
     },
     defaultTimeoutMs: t.requestTimeoutMs,
+    attemptTimeoutMs: t.attemptTimeoutMs,
     retryAfterSeconds,
   });
   const control = new ControlService({

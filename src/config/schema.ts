@@ -172,6 +172,30 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           default: 10000,
           env: 'GENERATE_METADATA_TTL_MS',
         },
+        attemptTimeoutMs: {
+          doc: 'Longest a single inference attempt may wait for its server before it is cancelled and retried on another one (within the request deadline); 0 = off (an attempt may use the whole deadline). Not applied to stateful sequences, which are never retried.',
+          format: 'nat',
+          default: 0,
+          env: 'TRITON_ATTEMPT_TIMEOUT_MS',
+        },
+        inferPingAfterMs: {
+          doc: 'An inference connection with calls open that has received nothing for this long is checked with one HTTP/2 PING (at most one per silent spell, so Triton never counts ping strikes); 0 = off.',
+          format: 'nat',
+          default: 2000,
+          env: 'TRITON_INFER_PING_AFTER_MS',
+        },
+        inferPingTimeoutMs: {
+          doc: 'How long that PING may go unanswered before the connection counts as dead: it is closed and its calls are retried on other servers.',
+          format: 'nat',
+          default: 2000,
+          env: 'TRITON_INFER_PING_TIMEOUT_MS',
+        },
+        sequenceIdleTimeoutMs: {
+          doc: "How long a stateful sequence (sequence_id) stays pinned to its server without a request; each request refreshes it, sequence_end ends it. Keep it at least as long as the model's max_sequence_idle_microseconds.",
+          format: 'nat',
+          default: 600000,
+          env: 'SEQUENCE_IDLE_TIMEOUT_MS',
+        },
         controlTimeoutMs: {
           doc: 'Deadline of metadata, health and repository calls (load/unload use loadTimeoutMs).',
           format: 'nat',

@@ -17,6 +17,8 @@ export interface FleetOptions {
   };
   healthIntervalMs: number;
   controlTimeoutMs: number;
+  /** How long an HTTP/2 PING on an inference connection may go unanswered. */
+  pingTimeoutMs: number;
   /** How long a removed server may finish its in-flight calls before it is closed. */
   drainTimeoutMs: number;
   retryAfterSeconds: number;
@@ -25,6 +27,10 @@ export interface FleetOptions {
 }
 
 export type FleetListener = () => void;
+
+const REPROBE_FIRST_MS = 100;
+// A failed probe of a down server is one refused connect: cheap enough every second.
+const REPROBE_MAX_MS = 1000;
 
 /**
  * The set of Triton servers. `servers` is an immutable array replaced on every
@@ -37,6 +43,8 @@ export class Fleet {
   private readonly listeners: FleetListener[] = [];
   private healthTimer: NodeJS.Timeout | undefined;
   private readonly draining = new Set<Promise<void>>();
+  /** Servers not ready, re-probed sooner than the health interval: 100 ms, doubling. */
+  private readonly reprobes = new Map<Upstream, { timer?: NodeJS.Timeout; delayMs: number }>();
 
   constructor(private readonly options: FleetOptions) {}
 
@@ -104,6 +112,8 @@ export class Fleet {
     if (!upstream) return Promise.resolve();
     upstream.draining = true;
     this.byName.delete(name);
+    clearTimeout(this.reprobes.get(upstream)?.timer);
+    this.reprobes.delete(upstream);
     this.list = this.list.filter((s) => s !== upstream);
     this.options.logger.info('Triton server removed; draining', {
       server: name,
@@ -138,42 +148,87 @@ export class Fleet {
 
   private async checkHealth(upstream: Upstream): Promise<void> {
     let ready: boolean;
+    const startedAt = performance.now();
     try {
-      const res = await upstream.client.call<{ ready: boolean }>(
-        'ServerReady',
-        {},
-        { deadline: Date.now() + this.options.controlTimeoutMs },
-      );
+      const res = await upstream.client.serverReady(Date.now() + this.options.controlTimeoutMs);
       // Triton's strict readiness is false while any model is loading,
       // unloading or failed, though its other models serve normally; the
       // proxy routes per model, so a server that still has READY models
       // stays usable.
-      ready = res.ready === true || (await this.servesSomeModel(upstream));
+      ready = res || (await this.servesSomeModel(upstream));
     } catch (err) {
       ready = false;
-      // No answer at all, not even "not ready": the server is hung (or the
-      // network to it is), and calls waiting on it would only end at their
-      // deadlines. Taking them back lets them retry elsewhere in time.
       if (
         (err as ServiceError).code === GrpcStatus.DEADLINE_EXCEEDED &&
         this.byName.get(upstream.name) === upstream
       ) {
-        const abandoned = upstream.abandonInflight();
-        if (abandoned > 0) {
-          this.options.logger.warn('Triton server stopped answering; moving its in-flight calls', {
-            server: upstream.name,
-            calls: abandoned,
-          });
-        }
+        await this.takeBackStuckCalls(upstream, startedAt);
       }
     }
-    if (ready !== upstream.ready && this.byName.get(upstream.name) === upstream) {
+    if (this.byName.get(upstream.name) !== upstream) return;
+    if (ready !== upstream.ready) {
       upstream.ready = ready;
       const log = ready ? this.options.logger.info : this.options.logger.warn;
       log.call(this.options.logger, ready ? 'Triton server ready' : 'Triton server not ready', {
         server: upstream.name,
       });
       this.changed();
+    }
+    if (ready) this.reprobes.delete(upstream);
+    else this.scheduleReprobe(upstream);
+  }
+
+  /**
+   * A server that is down is probed again after 100 ms, then 200, 400...
+   * up to a second (or the health interval when that is shorter): a
+   * restarted server takes traffic within about a second instead of waiting
+   * for the next health interval.
+   */
+  private scheduleReprobe(upstream: Upstream): void {
+    if (this.healthTimer === undefined) return;
+    const entry = this.reprobes.get(upstream) ?? { delayMs: REPROBE_FIRST_MS / 2 };
+    if (entry.timer !== undefined) return;
+    entry.delayMs = Math.min(entry.delayMs * 2, REPROBE_MAX_MS);
+    if (entry.delayMs >= this.options.healthIntervalMs) return;
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined;
+      if (this.byName.get(upstream.name) === upstream) void this.checkHealth(upstream);
+    }, entry.delayMs);
+    entry.timer.unref();
+    this.reprobes.set(upstream, entry);
+  }
+
+  /**
+   * The health check got no answer at all, not even "not ready". Calls
+   * waiting on the server would only end at their deadlines; taking them back
+   * lets them retry elsewhere in time. But a busy server answers health
+   * checks late too, and its work must not be thrown away (it would only move
+   * the overload and redo the work): so calls are taken back only when the
+   * inference connection itself is dead (its HTTP/2 PING goes unanswered:
+   * the connection is closed and every call on it fails over), or when the
+   * server answered nothing at all during the check (hung), and then only
+   * the calls that were already waiting when the check began.
+   */
+  private async takeBackStuckCalls(upstream: Upstream, checkStartedAt: number): Promise<void> {
+    // A check whose timer fired far too late timed out because this process
+    // was stalled (event-loop lag), not the server: it judges nothing.
+    const late = performance.now() - checkStartedAt - this.options.controlTimeoutMs;
+    if (late > Math.max(100, this.options.controlTimeoutMs / 2)) return;
+    const alive = await upstream.client.pingInference(this.options.pingTimeoutMs);
+    if (alive) {
+      // Answers that arrived with the PING's acknowledgement are handled a
+      // turn or two of the event loop later: look again after them.
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      if (upstream.lastAnswerAt >= checkStartedAt) return;
+    }
+    const abandoned = upstream.abandonInflight(alive ? checkStartedAt : Infinity);
+    if (abandoned > 0 || !alive) {
+      this.options.logger.warn('Triton server stopped answering; moving its in-flight calls', {
+        server: upstream.name,
+        calls: abandoned,
+        connection: alive ? 'alive (server hung)' : 'dead (PING unanswered)',
+      });
     }
   }
 
@@ -199,6 +254,8 @@ export class Fleet {
   async close(): Promise<void> {
     if (this.healthTimer) clearInterval(this.healthTimer);
     this.healthTimer = undefined;
+    for (const entry of this.reprobes.values()) clearTimeout(entry.timer);
+    this.reprobes.clear();
     for (const s of this.list) s.close();
     this.list = [];
     this.byName.clear();

@@ -16,6 +16,29 @@ import { ProxyError, isProxyError } from '../errors';
 
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
 
+type OpenCall = NonNullable<CallContext['open']> extends Set<infer C> ? C : never;
+
+/** The open-call set, remembering when each call started (O(1), nothing per call beyond the entry). */
+class TimedCalls extends Set<OpenCall> {
+  private readonly started = new WeakMap<OpenCall, number>();
+
+  override add(call: OpenCall): this {
+    this.started.set(call, performance.now());
+    return super.add(call);
+  }
+
+  startedAt(call: OpenCall): number {
+    return this.started.get(call) ?? 0;
+  }
+}
+
+/** gRPC statuses that mean the server never answered (the call ended locally or the link did). */
+const NO_ANSWER: ReadonlySet<number> = new Set([
+  GrpcStatus.UNAVAILABLE,
+  GrpcStatus.DEADLINE_EXCEEDED,
+  GrpcStatus.CANCELLED,
+]);
+
 export interface UpstreamDeps {
   client: TritonClient;
   breaker: CircuitBreaker;
@@ -45,7 +68,9 @@ export class Upstream implements BalancedServer {
   private readonly latency;
   private idleWaiters: Array<() => void> = [];
   /** Inference calls on the wire now, so a hung server's calls can be taken back. */
-  private readonly openCalls: NonNullable<CallContext['open']> = new Set();
+  private readonly openCalls = new TimedCalls();
+  /** performance.now() of the last answer from the server (success or a status it sent). */
+  lastAnswerAt = 0;
   /** Bumped by abandonInflight(); a CANCELLED call that saw it change was ours to cancel. */
   private abandonments = 0;
 
@@ -147,12 +172,14 @@ export class Upstream implements BalancedServer {
    * that stopped answering at all (health check timed out), not for one
    * that answers "not ready": that one is finishing its work.
    */
-  abandonInflight(): number {
-    const calls = [...this.openCalls];
+  abandonInflight(startedBefore = Infinity): number {
+    const calls = [...this.openCalls].filter((c) => this.openCalls.startedAt(c) < startedBefore);
     if (calls.length === 0) return 0;
     this.abandonments++;
-    this.openCalls.clear();
-    for (const call of calls) call.cancel();
+    for (const call of calls) {
+      this.openCalls.delete(call);
+      call.cancel();
+    }
     return calls.length;
   }
 
@@ -189,9 +216,13 @@ export class Upstream implements BalancedServer {
     try {
       const result = await this.breaker.execute(() =>
         fn().catch((err: unknown) => {
+          const code = (err as ServiceError).code;
+          if (typeof code === 'number' && !NO_ANSWER.has(code))
+            this.lastAnswerAt = performance.now();
           throw this.mapError(err, abandonments !== this.abandonments, signal);
         }),
       );
+      this.lastAnswerAt = performance.now();
       this.okAttempts.inc();
       return result;
     } catch (err) {

@@ -7,7 +7,7 @@ import type {
 } from '../protocol';
 import { parseInferRequest, encodeInferResponse, type EncodedInferResponse } from '../codec';
 import type { AdmissionController, AdmissionPriority } from '../admission';
-import type { Router, SequenceAffinity } from '../routing';
+import { SequenceAffinity, type Router } from '../routing';
 import { executeWithRetry, type Backoff, type RetryBudget } from '../resilience';
 import type { Upstream } from '../fleet';
 import {
@@ -130,10 +130,15 @@ export interface InferServiceDeps {
   metrics: Metrics;
   retry: { maxAttempts: number; backoff: Backoff; budget: RetryBudget };
   defaultTimeoutMs: number;
+  /** Longest one attempt may wait before it is retried elsewhere; 0 = the whole deadline. */
+  attemptTimeoutMs: number;
   retryAfterSeconds: number;
 }
 
 type StageTimer = { observe(seconds: number): void };
+
+// grpc status DEADLINE_EXCEEDED; the number keeps grpc-js out of this module.
+const GRPC_DEADLINE_EXCEEDED = 4;
 
 /**
  * The version in the path read as Triton reads it (GetModelVersionFromString:
@@ -593,9 +598,17 @@ export class InferService {
           sequenceId === undefined
             ? await this.choose(model, version, exclude, deadline, attemptSignal)
             : await this.chooseForSequence(route, sequenceId, deadline, attemptSignal);
+        // A stuck attempt (server or link hung) is cut at the attempt timeout
+        // and retried elsewhere; Triton gets the shorter grpc-timeout too, so
+        // it drops the work. A sequence is never retried, so it keeps the
+        // whole deadline.
+        const attemptDeadline =
+          this.deps.attemptTimeoutMs > 0 && sequenceId === undefined
+            ? Math.min(deadline, Date.now() + this.deps.attemptTimeoutMs)
+            : deadline;
         try {
           const response = await send(upstream, {
-            deadline,
+            deadline: attemptDeadline,
             requestId: call.requestId,
             traceparent: call.traceparent,
             signal: attemptSignal,
@@ -615,6 +628,24 @@ export class InferService {
           }
           return response;
         } catch (err) {
+          if (
+            attemptDeadline < deadline &&
+            isProxyError(err) &&
+            err.code === 'UPSTREAM_TIMEOUT' &&
+            err.grpcCode === GRPC_DEADLINE_EXCEEDED
+          ) {
+            throw new ProxyError(
+              'UPSTREAM_UNAVAILABLE',
+              `Triton server '${upstream.name}' did not answer within the attempt timeout (${this.deps.attemptTimeoutMs} ms)`,
+              {
+                server: upstream.name,
+                serverFault: true,
+                grpcCode: err.grpcCode,
+                retryAfterSeconds: this.deps.retryAfterSeconds,
+                cause: err,
+              },
+            );
+          }
           throw this.afterFailure(err, upstream, model, version, exclude);
         }
       },
@@ -670,8 +701,9 @@ export class InferService {
     exclude: ReadonlySet<string>,
     deadline: number,
     signal: AbortSignal,
+    affinityKey?: string,
   ): Promise<Upstream> {
-    const pick = this.deps.router.pick({ model, version, exclude });
+    const pick = this.deps.router.pick({ model, version, exclude, affinityKey });
     switch (pick.kind) {
       case 'server':
         return pick.upstream;
@@ -716,7 +748,7 @@ export class InferService {
         const server = await loader.ensureLoaded(model, version, { deadline, signal });
         const upstream = this.deps.servers.get(server);
         if (upstream && upstream.available) return upstream;
-        const again = this.deps.router.pick({ model, version, exclude });
+        const again = this.deps.router.pick({ model, version, exclude, affinityKey });
         if (again.kind === 'server') return again.upstream;
         throw new ProxyError(
           'UPSTREAM_UNAVAILABLE',
@@ -762,7 +794,17 @@ export class InferService {
         { retryAfterSeconds: this.deps.retryAfterSeconds },
       );
     }
-    const upstream = await this.choose(model, version, new Set(), deadline, signal);
+    // Rendezvous hashing: any replica meeting this sequence picks the same
+    // server (while the set of servers with the model READY is the same),
+    // with no shared write per sequence or per request.
+    const upstream = await this.choose(
+      model,
+      version,
+      new Set(),
+      deadline,
+      signal,
+      SequenceAffinity.key(model, sequenceId),
+    );
     this.deps.affinity.set(model, sequenceId, upstream.name);
     return upstream;
   }

@@ -36,7 +36,7 @@ export interface ReconcileResult {
   reconciled: string[];
   /** Servers another replica is reconciling this interval. */
   skipped: string[];
-  /** Servers whose index could not be read; their models were marked UNAVAILABLE. */
+  /** Servers whose index could not be read; their last known state was kept (stale). */
   failed: string[];
   /** Status changes the run caused on this replica. */
   changes: number;
@@ -65,9 +65,18 @@ export function statusFromTriton(state: string): ModelStatus {
 /**
  * Rebuilds the shared state from Triton's own repository index. Each server's
  * index replaces what the store holds for it, so models unloaded behind the
- * proxy's back disappear. A server whose index cannot be read has all its
- * models marked UNAVAILABLE (reason names the error) until a later run
- * succeeds; servers that leave the fleet are removed by the fleet owner
+ * proxy's back disappear.
+ *
+ * A failed or slow index read says nothing about the models: the server is
+ * health-checked separately (only servers that answer ServerReady are read
+ * here) and may well be serving while one RepositoryIndex call times out.
+ * So the last known state is kept, marked stale (a log line, the
+ * `onIndexStale` metric), and kept alive past its TTL while reads keep
+ * failing, until a successful read replaces it or a definite signal corrects
+ * it: NOT_FOUND on an inference call (the request path marks the model
+ * UNAVAILABLE on that server) or the server failing its health checks (it is
+ * no longer routed to, and no longer read here, so its entries expire).
+ * Servers that leave the fleet are removed by the fleet owner
  * (store.removeServer) or expire with their entries' TTL.
  */
 export class Reconciler {
@@ -150,29 +159,53 @@ export class Reconciler {
       const changes = await store.replaceServer(server, entries, { asOf });
       if (this.unreachable.delete(server)) {
         logger.info('repository index readable again', { server, models: entries.length });
+        this.metrics.onIndexStale?.(server, false);
       }
       return { ok: true, changes: changes.length };
     } catch (error) {
-      const reason = `server unreachable: ${error instanceof Error ? error.message : String(error)}`;
+      const why = error instanceof Error ? error.message : String(error);
       if (!this.unreachable.has(server)) {
         this.unreachable.add(server);
-        logger.warn('repository index unreadable; marking its models unavailable', {
+        logger.warn('repository index unreadable; keeping its last known model state (stale)', {
           server,
-          error: reason,
+          error: why,
         });
       }
-      const entries = store
-        .snapshot()
-        .entriesForServer(server)
-        .map((entry) => ({
-          model: entry.model,
-          version: entry.version,
-          status: 'UNAVAILABLE' as const,
-          reason,
-        }));
-      const changes = await store.replaceServer(server, entries, { asOf });
-      return { ok: false, changes: changes.length };
+      this.metrics.onIndexStale?.(server, true);
+      return { ok: false, changes: await this.keepAlive(server) };
     }
+  }
+
+  /** Servers whose last index read failed: their state in the store is the last known one. */
+  staleServers(): readonly string[] {
+    return [...this.unreachable];
+  }
+
+  /** The server left the fleet: nothing about it is stale any more. */
+  forget(server: string): void {
+    if (this.unreachable.delete(server)) this.metrics.onIndexStale?.(server, false);
+  }
+
+  /**
+   * Rewrites the server's known entries (same status and reason) that are
+   * past half their TTL, so a long run of failed reads does not let a
+   * serving server's models expire into "unknown" (404).
+   */
+  private async keepAlive(server: string): Promise<number> {
+    const now = Date.now();
+    const ageing = this.options.store
+      .snapshot()
+      .entriesForServer(server)
+      .filter((e) => e.expiresAt - now < (e.expiresAt - e.updatedAt) / 2)
+      .map((e) => ({
+        server,
+        model: e.model,
+        version: e.version,
+        status: e.status,
+        reason: e.reason,
+      }));
+    if (ageing.length === 0) return 0;
+    return (await this.options.store.update(ageing)).length;
   }
 
   private async fetchIndex(server: string): Promise<readonly RepositoryIndexEntry[]> {

@@ -203,5 +203,7 @@ export interface ModelStateMetrics {
   onRedisUp?(up: boolean): void;
   /** One server reconciled (or skipped because another replica holds its lease). */
   onReconcile?(outcome: ReconcileOutcome, changes: number): void;
+  /** Each failed index read of a server (stale: its last known state is kept), and the first success after. */
+  onIndexStale?(server: string, stale: boolean): void;
   onLoad?(outcome: LoadOutcome): void;
 }

@@ -167,6 +167,18 @@ export class Metrics {
     help: 'Model-state changes found by reconciliation.',
     registers: [this.registry],
   });
+  readonly reconcileFailures = new Counter({
+    name: `${METRIC_PREFIX}reconcile_failures_total`,
+    help: 'Repository index reads that failed or timed out, by server (the last known state was kept).',
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  });
+  readonly modelStateStale = new Gauge({
+    name: `${METRIC_PREFIX}model_state_stale`,
+    help: "1 while this replica's last repository index read of the server failed and its last known model state is kept.",
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  });
   readonly modelLoads = new Counter({
     name: `${METRIC_PREFIX}model_loads_total`,
     help: 'Model loads on demand by result: started, succeeded, failed, coalesced (waited for a load already under way).',

@@ -5,3 +5,5 @@ export type { RoutingRule } from './rules';
 export { Router } from './router';
 export type { Pick, RouteQuery, RouterDeps } from './router';
 export { SequenceAffinity } from './sequence-affinity';
+export { rendezvousPick } from './rendezvous';
+export type { RendezvousServer } from './rendezvous';

@@ -2,12 +2,18 @@ import type { ModelStateSnapshot } from '../model-state';
 import type { Upstream } from '../fleet';
 import type { Balancer } from './balancer';
 import type { RoutingRules } from './rules';
+import { rendezvousPick } from './rendezvous';
 
 export interface RouteQuery {
   model: string;
   version: string;
   /** Servers already tried by this request. */
   exclude?: ReadonlySet<string>;
+  /**
+   * Choose by rendezvous hashing of this key instead of by load, so that
+   * every replica sends the same key (a stateful sequence) to the same server.
+   */
+  affinityKey?: string;
 }
 
 /**
@@ -49,6 +55,22 @@ export class Router {
     return groups === undefined || groups.includes(upstream.group);
   }
 
+  private choose(
+    servers: readonly Upstream[],
+    query: RouteQuery,
+    eligible: (s: Upstream) => boolean,
+  ): Upstream | undefined {
+    if (query.affinityKey !== undefined) {
+      const exclude = query.exclude;
+      return rendezvousPick(
+        servers,
+        query.affinityKey,
+        (s) => (exclude === undefined || !exclude.has(s.name)) && eligible(s),
+      );
+    }
+    return this.deps.balancer.pick(servers, query.exclude, eligible);
+  }
+
   pick(query: RouteQuery): Pick {
     const { model, version } = query;
     const groups = this.deps.rules.groupsFor(model);
@@ -61,11 +83,7 @@ export class Router {
       if (!servers.some((s) => s.available && this.groupAllowed(s, groups)))
         return { kind: 'unavailable' };
       if (this.deps.stateIsComplete()) return { kind: 'not-found' };
-      const any = this.deps.balancer.pick(
-        servers,
-        query.exclude,
-        (s) => s.available && this.groupAllowed(s, groups),
-      );
+      const any = this.choose(servers, query, (s) => s.available && this.groupAllowed(s, groups));
       return any ? { kind: 'server', upstream: any } : { kind: 'unavailable' };
     }
     const ready = snapshot.readyServers(model, version);
@@ -73,9 +91,9 @@ export class Router {
     if (ready.length === 0) {
       return { kind: 'not-ready', loading: snapshot.loadingServers(model, version).length > 0 };
     }
-    const upstream = this.deps.balancer.pick(
+    const upstream = this.choose(
       servers,
-      query.exclude,
+      query,
       (s) => s.available && this.groupAllowed(s, groups) && ready.includes(s.name),
     );
     if (upstream) return { kind: 'server', upstream };

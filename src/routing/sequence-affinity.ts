@@ -1,7 +1,18 @@
 /**
- * Which server a stateful sequence (sequence_id) lives on. Triton keeps the
- * sequence's state on one server, so every request of the sequence must go
- * there. Entries end with sequence_end or expire when idle; the map is bounded.
+ * Which server a stateful sequence (sequence_id) lives on, as this replica
+ * last sent it. Triton keeps a sequence's state on one server, so every
+ * request of the sequence must go there.
+ *
+ * The server is chosen by rendezvous hashing of the sequence over the servers
+ * where the model is READY (see Router.pick with `affinityKey`), so every
+ * replica picks the same one without asking anybody. The pin kept here adds
+ * what hashing alone cannot: once this replica has sent a sequence somewhere,
+ * a change in the set of servers (one joins, one goes down) never moves it;
+ * if its server goes away, the request fails with a clear error instead.
+ *
+ * A pin lives as long as the sequence is active: each request refreshes it,
+ * and it ends with sequence_end or after `idleMs` without a request. The map
+ * is bounded (least recently used first out).
  */
 export class SequenceAffinity {
   private readonly map = new Map<string, { server: string; expiresAt: number }>();
@@ -12,18 +23,25 @@ export class SequenceAffinity {
     private readonly now: () => number = Date.now,
   ) {}
 
-  private static key(model: string, sequenceId: string): string {
+  /** Key used both for the pin and for rendezvous hashing. */
+  static key(model: string, sequenceId: string): string {
     return `${model}\u0000${sequenceId}`;
   }
 
+  /** The pinned server, refreshing the pin's idle time; undefined when none or expired. */
   get(model: string, sequenceId: string): string | undefined {
     const key = SequenceAffinity.key(model, sequenceId);
     const entry = this.map.get(key);
     if (!entry) return undefined;
-    if (entry.expiresAt <= this.now()) {
+    const now = this.now();
+    if (entry.expiresAt <= now) {
       this.map.delete(key);
       return undefined;
     }
+    // Re-inserted so the map's order stays least recently used first.
+    this.map.delete(key);
+    entry.expiresAt = now + this.idleMs;
+    this.map.set(key, entry);
     return entry.server;
   }
 
@@ -39,5 +57,9 @@ export class SequenceAffinity {
 
   end(model: string, sequenceId: string): void {
     this.map.delete(SequenceAffinity.key(model, sequenceId));
+  }
+
+  get size(): number {
+    return this.map.size;
   }
 }

@@ -27,6 +27,15 @@ export interface Http2UnaryOptions {
   /** Ping period while calls are open (0 = never), and how long a ping may go unanswered. */
   keepaliveTimeMs: number;
   keepaliveTimeoutMs: number;
+  /**
+   * A connection with calls open that has received nothing for this long is
+   * sent one PING (0 = never); unanswered within `pingTimeoutMs`, it is closed
+   * and its calls fail with UNAVAILABLE (retryable elsewhere). One PING per
+   * silent spell: gRPC servers count a PING as a strike unless they sent
+   * data since the previous one, and close the connection after two strikes.
+   */
+  pingAfterMs?: number;
+  pingTimeoutMs?: number;
   connectTimeoutMs: number;
   /** Failed connects are retried no sooner than this, doubling up to the maximum. */
   initialBackoffMs?: number;
@@ -84,6 +93,10 @@ interface SessionState {
   open: number;
   /** Set when the connection went away under its streams (not a GOAWAY drain). */
   dropped: boolean;
+  /** Date.now() of the last frame a stream received, or of the first call on an idle connection. */
+  lastReceivedAt: number;
+  /** A silence PING was sent and nothing has been received since. */
+  silencePinged: boolean;
 }
 
 /**
@@ -112,6 +125,7 @@ export class Http2UnaryChannel {
   private lastConnectError = '';
   private closed = false;
   private readonly keepalive: NodeJS.Timeout | undefined;
+  private readonly silenceCheck: NodeJS.Timeout | undefined;
   private readonly url: string;
   private readonly tlsOptions: SecureClientSessionOptions | undefined;
 
@@ -132,6 +146,31 @@ export class Http2UnaryChannel {
       this.keepalive = setInterval(() => this.ping(), options.keepaliveTimeMs);
       this.keepalive.unref();
     }
+    const pingAfterMs = options.pingAfterMs ?? 0;
+    if (pingAfterMs > 0) {
+      this.silenceCheck = setInterval(
+        () => this.checkSilence(pingAfterMs),
+        Math.max(25, Math.floor(pingAfterMs / 4)),
+      );
+      this.silenceCheck.unref();
+    }
+  }
+
+  /** The server answered a health check: the next call connects at once, without waiting out the backoff. */
+  resetBackoff(): void {
+    this.retryAt = 0;
+    this.backoffMs = this.options.initialBackoffMs ?? 100;
+  }
+
+  /**
+   * Sends a PING on the current connection: true when it is answered within
+   * timeoutMs (or there is no connection to check), false when it was not,
+   * in which case the connection has been closed and its calls fail over.
+   */
+  checkAlive(timeoutMs: number): Promise<boolean> {
+    const state = this.current;
+    if (!state || state.session.destroyed) return Promise.resolve(true);
+    return this.pingSession(state, timeoutMs);
   }
 
   /** Starts a unary call; `callback` is always called once, never synchronously. */
@@ -162,6 +201,7 @@ export class Http2UnaryChannel {
   close(): void {
     this.closed = true;
     if (this.keepalive) clearInterval(this.keepalive);
+    if (this.silenceCheck) clearInterval(this.silenceCheck);
     this.current?.session.destroy();
     this.connecting?.session.destroy();
     this.current = undefined;
@@ -194,7 +234,13 @@ export class Http2UnaryChannel {
       maxSendHeaderBlockLength: 1 << 20,
     });
     session.unref();
-    const state: SessionState = { session, open: 0, dropped: false };
+    const state: SessionState = {
+      session,
+      open: 0,
+      dropped: false,
+      lastReceivedAt: Date.now(),
+      silencePinged: false,
+    };
     this.connecting = state;
     let connectError: Error | undefined;
     const timer = setTimeout(() => {
@@ -251,6 +297,41 @@ export class Http2UnaryChannel {
     const waiting = this.waiting;
     this.waiting = [];
     for (const w of waiting) w(outcome);
+  }
+
+  private checkSilence(pingAfterMs: number): void {
+    const state = this.current;
+    if (!state || state.open === 0 || state.silencePinged) return;
+    if (Date.now() - state.lastReceivedAt < pingAfterMs) return;
+    state.silencePinged = true;
+    void this.pingSession(state, this.options.pingTimeoutMs ?? this.options.keepaliveTimeoutMs);
+  }
+
+  private pingSession(state: SessionState, timeoutMs: number): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        // Unanswered: the link is dead (black hole, half-open TCP). Closing
+        // it fails its calls with UNAVAILABLE now instead of at their deadlines.
+        state.dropped = true;
+        state.session.destroy();
+        resolve(false);
+      }, timeoutMs);
+      timer.unref();
+      try {
+        const sent = state.session.ping((err) => {
+          clearTimeout(timer);
+          resolve(err === null);
+        });
+        if (!sent) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      } catch {
+        // A session that is closing cannot be pinged; nothing to take back there.
+        clearTimeout(timer);
+        resolve(true);
+      }
+    });
   }
 
   private ping(): void {
@@ -349,6 +430,8 @@ class PendingCall implements UnaryCall {
     }
     this.stream = stream;
     this.state = state;
+    // Silence is measured from the first call on an idle connection.
+    if (state.open === 0) state.lastReceivedAt = Date.now();
     state.open++;
     stream.on('response', (h) => this.onHeaders(h));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -369,7 +452,14 @@ class PendingCall implements UnaryCall {
     else this.fail(err);
   }
 
+  private heard(): void {
+    const state = this.state!;
+    state.lastReceivedAt = Date.now();
+    state.silencePinged = false;
+  }
+
   private onHeaders(headers: IncomingHttpHeaders): void {
+    this.heard();
     const status = headers[h2.HTTP2_HEADER_STATUS];
     if (typeof status === 'number') this.httpStatus = status;
     const grpcStatus = headers['grpc-status'];
@@ -384,6 +474,7 @@ class PendingCall implements UnaryCall {
   }
 
   private onData(chunk: Buffer): void {
+    this.heard();
     if (this.localError) return;
     try {
       this.reader.push(chunk);

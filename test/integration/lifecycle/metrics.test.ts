@@ -53,6 +53,8 @@ const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> 
   ['triton_proxy_redis_errors_total', 'counter', ['op']],
   ['triton_proxy_reconcile_runs_total', 'counter', []],
   ['triton_proxy_reconcile_changes_total', 'counter', []],
+  ['triton_proxy_reconcile_failures_total', 'counter', ['server']],
+  ['triton_proxy_model_state_stale', 'gauge', ['server']],
   ['triton_proxy_model_loads_total', 'counter', ['result']],
   ['triton_proxy_ready', 'gauge', []],
   ['triton_proxy_cache_requests_total', 'counter', ['model', 'result']],
@@ -70,12 +72,14 @@ const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> 
 ];
 
 /**
- * Only a Redis failure, traffic to cached models (test/integration/cache), or
- * gRPC traffic (test/integration/grpc-front) records these; the rest must
- * have samples after the traffic below.
+ * Only a Redis failure, a failed index read, traffic to cached models
+ * (test/integration/cache), or gRPC traffic (test/integration/grpc-front)
+ * records these; the rest must have samples after the traffic below.
  */
 const NEEDS_A_FAULT = new Set([
   'triton_proxy_redis_errors_total',
+  'triton_proxy_reconcile_failures_total',
+  'triton_proxy_model_state_stale',
   'triton_proxy_cache_requests_total',
   'triton_proxy_cache_coalesced_total',
   'triton_proxy_grpc_request_duration_seconds',

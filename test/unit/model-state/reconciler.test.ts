@@ -82,25 +82,76 @@ describe('Reconciler (repository index to shared state)', () => {
     assert.equal(store.snapshot().isKnown('resnet'), true);
   });
 
-  it('marks every model of an unreachable server UNAVAILABLE with the reason, warning once', async () => {
+  it('keeps the last known state of a server whose index cannot be read, marked stale, warning once', async () => {
+    const stale: Array<[string, boolean]> = [];
+    const watched = new Reconciler({
+      store,
+      source,
+      intervalMs: 100,
+      fetchTimeoutMs: 50,
+      logger,
+      metrics: { onIndexStale: (server, isStale) => stale.push([server, isStale]) },
+    });
     index.set('s1', [
       { name: 'a', version: '1', state: 'READY', reason: '' },
       { name: 'b', version: '1', state: 'READY', reason: '' },
     ]);
-    await reconciler.runOnce();
+    await watched.runOnce();
     index.set('s1', new Error('connect ECONNREFUSED 10.0.0.1:8001'));
-    const first = await reconciler.runOnce();
-    await reconciler.runOnce();
+    const first = await watched.runOnce();
+    await watched.runOnce();
     assert.deepEqual(first.failed, ['s1']);
-    assert.equal(first.changes, 2);
-    const entry = store.snapshot().entry('s1', 'a', '1');
-    assert.equal(entry?.status, 'UNAVAILABLE');
-    assert.equal(entry?.reason, 'server unreachable: connect ECONNREFUSED 10.0.0.1:8001');
+    assert.equal(first.changes, 0, 'a failed read changes nothing');
+    assert.deepEqual(store.snapshot().readyServers('a'), ['s1']);
+    assert.deepEqual(store.snapshot().readyServers('b'), ['s1']);
+    assert.deepEqual(watched.staleServers(), ['s1']);
+    assert.deepEqual(stale, [
+      ['s1', true],
+      ['s1', true],
+    ]);
     assert.equal(logger.at('warn').length, 1);
+
+    index.set('s1', [{ name: 'a', version: '1', state: 'READY', reason: '' }]);
+    await watched.runOnce();
+    assert.deepEqual(store.snapshot().readyServers('a'), ['s1']);
+    assert.equal(store.snapshot().isKnown('b'), false, 'the successful read is the truth again');
+    assert.deepEqual(watched.staleServers(), []);
+    assert.deepEqual(stale.at(-1), ['s1', false]);
+    assert.deepEqual(logger.at('info'), ['repository index readable again']);
+  });
+
+  it("keeps a stale server's entries alive past their TTL while its index reads keep failing", async () => {
+    const short = new MemoryModelStateStore({ entryTtlMs: 200, logger });
+    const keeping = new Reconciler({
+      store: short,
+      source,
+      intervalMs: 50,
+      fetchTimeoutMs: 50,
+      logger,
+    });
+    try {
+      index.set('s1', [{ name: 'a', version: '1', state: 'READY', reason: '' }]);
+      await keeping.runOnce();
+      index.set('s1', new Error('index timed out'));
+      const end = Date.now() + 600;
+      while (Date.now() < end) {
+        await keeping.runOnce();
+        await sleep(40);
+      }
+      assert.deepEqual(short.snapshot().readyServers('a'), ['s1'], 'three TTLs later, still READY');
+    } finally {
+      await short.close();
+    }
+  });
+
+  it('lets a NOT_FOUND seen on the request path override the kept state', async () => {
     index.set('s1', [{ name: 'a', version: '1', state: 'READY', reason: '' }]);
     await reconciler.runOnce();
-    assert.deepEqual(store.snapshot().readyServers('a'), ['s1']);
-    assert.deepEqual(logger.at('info'), ['repository index readable again']);
+    index.set('s1', new Error('index timed out'));
+    await reconciler.runOnce();
+    await store.markStatus('s1', 'a', '1', 'UNAVAILABLE', 'NOT_FOUND on infer');
+    await reconciler.runOnce();
+    assert.equal(store.snapshot().status('s1', 'a', '1'), 'UNAVAILABLE');
   });
 
   it('treats an index call that never answers as a failure after the fetch timeout', async () => {
