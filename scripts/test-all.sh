@@ -2,8 +2,10 @@
 # The one command that installs everything the tests need on a fresh machine
 # (Node >= 22, npm packages, redis-server, helm, Python venvs for conformance)
 # and runs every test: lint, format, typecheck, cycle check, unit, integration,
-# helm chart validation, the conformance suite against a real server, the chart on a
-# real Kubernetes control plane (HPA included), and the container image built and run.
+# helm chart validation, the network-fault suite (Toxiproxy built from the Go
+# module proxy, Redis Sentinel), the conformance suite against a real server, the
+# chart on a real Kubernetes control plane (HPA included), and the container image
+# built and run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$(scripts/ensure-node.sh):$PATH"
@@ -12,6 +14,7 @@ npm ci --no-audit --no-fund --loglevel=error
 scripts/ensure-redis.sh
 bash scripts/ensure-helm.sh >/dev/null
 npm test
+npm run test:faults
 npm run test:conformance
 npm run test:k8s
 npm run test:image

@@ -57,6 +57,14 @@ const KEPT_CODES: ReadonlySet<ErrorCode> = new Set([
   'UNSUPPORTED',
 ]);
 
+/** This replica's load lock expired or was taken over: its load must stop. */
+class LockLostError extends Error {
+  constructor(model: string, token: number) {
+    super(`lost the load lock of model '${model}' (fencing token ${token} is no longer current)`);
+    this.name = 'LockLostError';
+  }
+}
+
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -185,14 +193,35 @@ export class LoadCoordinator {
     const reason = `loading on demand by ${store.replicaId} (lock token ${lock.token})`;
     this.metrics.onLoad?.('started');
     logger.info('loading model on demand', { model, version, server, token: lock.token });
+    const controller = new AbortController();
+    // The fencing token is checked (extend succeeds only while this holder's
+    // token is the lock's) before every shared write of the load: a holder
+    // that lost its lock (paused past the TTL, Redis failover) stops at once
+    // and never publishes LOADING or READY over the new holder's load.
+    const stillHolder = async (): Promise<void> => {
+      if (!(await lock.extend(lockTtlMs))) {
+        controller.abort(new LockLostError(model, lock.token));
+      }
+      if (controller.signal.aborted) throw controller.signal.reason;
+    };
+    await stillHolder();
     await store.markStatus(server, model, version, 'LOADING', reason);
-    // The renewed lock and LOADING entry tell other replicas this loader is alive.
+    // The renewed lock and LOADING entry tell other replicas this loader is
+    // alive; a renewal that fails means the lock is someone else's now.
+    // Set when the load settles: a renewal still in flight then must not
+    // write LOADING over the outcome.
+    let settled = false;
     const heartbeat = setInterval(() => {
-      void lock.extend(lockTtlMs);
-      void store.markStatus(server, model, version, 'LOADING', reason);
+      void lock.extend(lockTtlMs).then((held) => {
+        if (settled) return;
+        if (!held) {
+          controller.abort(new LockLostError(model, lock.token));
+          return;
+        }
+        void store.markStatus(server, model, version, 'LOADING', reason);
+      });
     }, lockTtlMs / 3);
     heartbeat.unref();
-    const controller = new AbortController();
     this.loads.add(controller);
     const timeout = setTimeout(
       () =>
@@ -204,8 +233,26 @@ export class LoadCoordinator {
         this.options.load(server, model, version, { token: lock.token, signal: controller.signal }),
         controller.signal,
       );
-    } catch (error) {
+      settled = true;
       clearInterval(heartbeat);
+      await stillHolder();
+    } catch (error) {
+      settled = true;
+      clearInterval(heartbeat);
+      if (error instanceof LockLostError) {
+        // Not a failure of the model: whoever holds the lock now decides.
+        this.metrics.onLoad?.('failed');
+        logger.warn('on-demand load stopped: the load lock was lost', {
+          model,
+          version,
+          server,
+          token: lock.token,
+        });
+        throw new ProxyError('MODEL_NOT_READY', `model '${model}' is loading; retry shortly`, {
+          retryAfterSeconds: this.retryAfterSeconds,
+          cause: error,
+        });
+      }
       const why = describe(error);
       const code: ErrorCode =
         isProxyError(error) && KEPT_CODES.has(error.code) ? error.code : 'UPSTREAM_UNAVAILABLE';

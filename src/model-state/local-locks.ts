@@ -40,8 +40,14 @@ export class LocalLocks {
     return true;
   }
 
+  /**
+   * The holder keeps the lock while its token is current: no later token was
+   * granted, even if the lock lapsed (a slow renewal) in between.
+   */
   private extend(name: string, token: number, ttlMs: number): boolean {
-    if (!this.owns(name, token)) return false;
+    const current = this.held.get(name);
+    if (this.fences.get(name) !== token || (current !== undefined && current.token !== token))
+      return false;
     this.held.set(name, { token, expiresAt: Date.now() + ttlMs });
     return true;
   }

@@ -77,13 +77,18 @@ end
 return 0
 `;
 
-// KEYS: lock key, fence counter. ARGV: ttl ms, now ms.
+// KEYS: lock key, fence counter. ARGV: ttl ms, now ms, fence ttl ms.
 // The counter starts at the current time in ms, so tokens keep increasing even
-// after Redis loses its data (as long as grants stay under one per ms).
+// after Redis loses its data (as long as grants stay under one per ms); for the
+// same reason the counter may expire (it does, a day after its last grant), so
+// one key per model name ever loaded does not pile up forever.
 const ACQUIRE_LOCK = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return false end
-if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[2], ARGV[2]) end
+local now = tonumber(ARGV[2])
+local current = tonumber(redis.call('GET', KEYS[2]) or '0')
+if current < now then redis.call('SET', KEYS[2], ARGV[2]) end
 local token = redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 redis.call('SET', KEYS[1], token, 'PX', ARGV[1])
 return token
 `;
@@ -94,9 +99,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
-// KEYS: lock key. ARGV: token, ttl ms.
+// KEYS: lock key, fence counter. ARGV: token, ttl ms.
+// The holder keeps the lock while its token is current: the lock key holds it,
+// or the key lapsed (a slow renewal) and no later token was granted since.
 const EXTEND_LOCK = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+if held == false and redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
 return 0
 `;
 
@@ -156,7 +168,7 @@ export const SCRIPTS = {
   tryLease: new RedisScript('try-lease', TRY_LEASE, 1),
   acquireLock: new RedisScript('acquire-lock', ACQUIRE_LOCK, 2),
   releaseLock: new RedisScript('release-lock', RELEASE_LOCK, 1),
-  extendLock: new RedisScript('extend-lock', EXTEND_LOCK, 1),
+  extendLock: new RedisScript('extend-lock', EXTEND_LOCK, 2),
   pruneServer: new RedisScript('prune-server', PRUNE_SERVER, 2),
   setGeneration: new RedisScript('set-generation', SET_GENERATION, 1),
 } as const;

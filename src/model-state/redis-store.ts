@@ -35,7 +35,10 @@ export interface RedisStoreOptions extends StoreOptions {
  *                          means Redis lost its data and replicas push their views back
  *   P + "lease:" + name    holder replica id, PX ttl (reconcile spreading)
  *   P + "lock:" + name     fencing token of the holder, PX ttl
- *   P + "fence:" + name    token counter for the lock (INCR)
+ *   P + "fence:" + name    token counter for the lock (INCR), PEXPIRE a day after the last grant
+ * Every key has a TTL or is bounded: server hashes and leases and locks expire,
+ * "servers" holds only servers with a live hash, "load-failures" is pruned of
+ * ended backoffs on every write, "epoch" is one key.
  *   P + "generations"      hash, field model name, value its generation (only goes up)
  * Channel P + "changes" carries ChangeMessage JSON; each write script publishes it.
  */
@@ -52,6 +55,9 @@ export function redisKeys(prefix: string) {
     channel: `${prefix}changes`,
   };
 }
+
+/** Fence counters outlive their locks by this much (tokens stay increasing without them: see the script). */
+const FENCE_TTL_MS = 24 * 60 * 60 * 1000;
 
 interface DirtyServer {
   /** The latest replace not yet written; undefined when only merges are pending. */
@@ -177,7 +183,7 @@ export class RedisModelStateStore extends StoreBase {
         SCRIPTS.acquireLock.run(
           this.client,
           [this.keys.lock(name), this.keys.fence(name)],
-          [ttlMs, Date.now()],
+          [ttlMs, Date.now(), FENCE_TTL_MS],
         ),
       );
       return token === null ? null : this.sharedLock(name, Number(token));
@@ -272,7 +278,7 @@ export class RedisModelStateStore extends StoreBase {
       extend: async (ttlMs: number) => {
         try {
           const extended = await this.timed('extend-lock', () =>
-            SCRIPTS.extendLock.run(this.client, [key], [token, ttlMs]),
+            SCRIPTS.extendLock.run(this.client, [key, this.keys.fence(name)], [token, ttlMs]),
           );
           return extended === 1;
         } catch {

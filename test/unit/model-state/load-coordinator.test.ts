@@ -178,6 +178,54 @@ describe('LoadCoordinator on the in-memory store', () => {
     );
   });
 
+  it('stops a load whose lock renewal fails (fencing token no longer current) and publishes neither READY nor a failure', async () => {
+    const acquire = store.acquireLock.bind(store);
+    let renewals = 0;
+    store.acquireLock = async (name, ttlMs) => {
+      const lock = await acquire(name, ttlMs);
+      if (lock === null) return null;
+      // The first check passes; the first heartbeat finds the lock taken over.
+      return { ...lock, extend: async (ms: number) => ++renewals < 2 && lock.extend(ms) };
+    };
+    let aborted = false;
+    make({
+      load: async (_server, _model, _version, { signal }) => {
+        await new Promise<void>((resolve) => {
+          signal.addEventListener('abort', () => resolve(), { once: true });
+          setTimeout(resolve, 1_000);
+        });
+        aborted = signal.aborted;
+      },
+    });
+    const error = await coordinator.ensureLoaded('gpt', '', soon()).catch((e: unknown) => e);
+    assert.ok(isProxyError(error), String(error));
+    assert.equal(error.code, 'MODEL_NOT_READY');
+    await sleep(20);
+    assert.ok(aborted, 'the load call was aborted');
+    assert.deepEqual(store.snapshot().readyServers('gpt'), []);
+    assert.equal(store.snapshot().loadFailure('gpt', ''), undefined, 'not a failure of the model');
+    assert.ok(renewals >= 2);
+  });
+
+  it('does not publish READY for a load that finished after its lock was lost', async () => {
+    const acquire = store.acquireLock.bind(store);
+    let lost = false;
+    store.acquireLock = async (name, ttlMs) => {
+      const lock = await acquire(name, ttlMs);
+      if (lock === null) return null;
+      return { ...lock, extend: async (ms: number) => !lost && lock.extend(ms) };
+    };
+    make({
+      load: async () => {
+        lost = true;
+      },
+    });
+    const error = await coordinator.ensureLoaded('gpt2', '', soon()).catch((e: unknown) => e);
+    assert.ok(isProxyError(error));
+    assert.equal(error.code, 'MODEL_NOT_READY');
+    assert.deepEqual(store.snapshot().readyServers('gpt2'), []);
+  });
+
   it('takes over a LOADING entry left stale by a loader that stopped renewing it', async () => {
     let loads = 0;
     make({ load: async () => void (loads += 1) });
