@@ -181,11 +181,6 @@ export class Reconciler {
     return [...this.unreachable];
   }
 
-  /** The server left the fleet: nothing about it is stale any more. */
-  forget(server: string): void {
-    if (this.unreachable.delete(server)) this.metrics.onIndexStale?.(server, false);
-  }
-
   /**
    * Rewrites the server's known entries (same status and reason) that are
    * past half their TTL, so a long run of failed reads does not let a
