@@ -13,8 +13,10 @@ import { bearer, KeysFile } from './support';
 
 const A = Array.from({ length: 16 }, (_, i) => i);
 const BODY = JSON.stringify(simpleRequest(A, A));
-const SERVICE_MS = 150;
-const DEADLINE_MS = 1200;
+const SERVICE_MS = 300;
+// A place at the back of the full queue waits 16 / 2 x 300 ms = 2.4 s; a high request about one
+// service time. The deadline sits well between the two so a loaded machine does not flake it.
+const DEADLINE_MS = 2000;
 
 describe('front door: priority under overload', function () {
   let fake: FakeTriton;
@@ -52,7 +54,7 @@ describe('front door: priority under overload', function () {
 
   it('serves high-priority requests within their deadline while low-priority load saturates the proxy, shedding low ones', async () => {
     // 24 low-priority clients in a loop keep 2 slots busy and the 16-deep queue full:
-    // a request at the back of that queue would wait 16 / 2 x 150 ms = 1.2 s, past the deadline.
+    // a request at the back of that queue would wait past the deadline.
     let stop = false;
     const low: HttpAnswer[] = [];
     const lowClient = async (): Promise<void> => {
