@@ -23,11 +23,16 @@ export interface BenchCase {
   checkGrpc(response: ModelInferResponse): void;
   /** Longer windows for cases whose single request takes long. */
   durationScale: number;
+  /** kserve/rest-proxy can serve it (it has no binary tensor extension). */
+  restProxy: boolean;
 }
 
 /** Every case the bench knows, in the order it runs them. */
 export const CASE_IDS = [
+  'small-json-c1',
+  'small-json-c4',
   'small-json',
+  'small-json-c256',
   'bin-4k',
   'bin-256k',
   'bin-4m',
@@ -38,8 +43,14 @@ export type CaseId = (typeof CASE_IDS)[number];
 
 export function buildCase(id: CaseId): BenchCase {
   switch (id) {
+    case 'small-json-c1':
+      return simpleJsonCase(id, 1);
+    case 'small-json-c4':
+      return simpleJsonCase(id, 4);
     case 'small-json':
-      return simpleJsonCase();
+      return simpleJsonCase(id, 16);
+    case 'small-json-c256':
+      return simpleJsonCase(id, 256);
     case 'bin-4k':
       return binaryIdentityCase(id, 4 * KiB, 8, 1);
     case 'bin-256k':
@@ -57,7 +68,8 @@ function fail(message: string): never {
   throw new Error(message);
 }
 
-function simpleJsonCase(): BenchCase {
+/** The small request at a given concurrency (c=256 is where connection and request memory shows). */
+function simpleJsonCase(id: CaseId, concurrency: number): BenchCase {
   const a = Array.from({ length: 16 }, (_, i) => i);
   const b = Array.from({ length: 16 }, () => 1);
   const body = Buffer.from(
@@ -76,12 +88,13 @@ function simpleJsonCase(): BenchCase {
   const sum = a.map((x, i) => x + b[i]!);
   const diff = a.map((x, i) => x - b[i]!);
   return {
-    id: 'small-json',
-    description: 'simple add/sub, INT32 [1,16] x2, JSON in and out',
-    concurrency: 8,
+    id,
+    description: `simple add/sub, INT32 [1,16] x2, JSON in and out, ${concurrency} concurrent`,
+    concurrency,
     tensorBytesIn: 128,
     tensorBytesOut: 128,
     durationScale: 1,
+    restProxy: true,
     http: {
       path: '/v2/models/simple/infer',
       headers: { 'content-type': 'application/json' },
@@ -173,6 +186,7 @@ function binaryIdentityCase(
     tensorBytesIn: bytes,
     tensorBytesOut: bytes,
     durationScale,
+    restProxy: false,
     http: {
       path: '/v2/models/identity_fp32/infer',
       headers: {
@@ -215,6 +229,7 @@ function jsonIdentityCase(
     tensorBytesIn: elements * 4,
     tensorBytesOut: elements * 4,
     durationScale,
+    restProxy: true,
     http: {
       path: '/v2/models/identity_fp32/infer',
       headers: { 'content-type': 'application/json' },

@@ -8,6 +8,8 @@ export interface Measurement {
   backend: string;
   caseId: string;
   mode: ModeId;
+  /** Repetition index (0-based) when a case is measured more than once. */
+  rep?: number;
   concurrency: number;
   completed: number;
   errors: number;
@@ -18,7 +20,10 @@ export interface Measurement {
   /** Tensor MB (1e6 bytes) per second, client to model and back. */
   mbPerSecIn: number;
   mbPerSecOut: number;
-  /** Proxy CPU (user + system, all threads) per request and per MB of tensor bytes in + out. */
+  /**
+   * CPU (user + system, all threads) of the process in the middle (the proxy
+   * or rest-proxy) per request and per MB of tensor bytes in + out.
+   */
   proxyCpuUsPerReq?: number;
   proxyCpuUsPerMb?: number;
   /** Share of the proxy's CPU time spent in the kernel (sockets, page faults). */
@@ -113,9 +118,14 @@ export async function measure(c: BenchCase, target: Target, env: Measured): Prom
 }
 
 /** Wraps an HTTP client as a load target; the answer's bytes are counted, not kept. */
-export function httpTarget(client: HttpClient, c: BenchCase, proxy: ProcStats): Target {
+export function httpTarget(
+  mode: ModeId,
+  client: HttpClient,
+  c: BenchCase,
+  proxy: ProcStats,
+): Target {
   return {
-    mode: 'proxy',
+    mode,
     proxy,
     once: async () => {
       await client.sendCounting(c.http);

@@ -1,10 +1,15 @@
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { CASE_IDS, type CaseId } from './cases';
 
 export const BACKEND_IDS = ['grpc-js', 'c-core'] as const;
 export type BackendId = (typeof BACKEND_IDS)[number];
-/** direct: grpc-js client; direct-h2: the lean node:http2 ModelInfer path; proxy: REST through the proxy. */
-export const MODE_IDS = ['direct', 'direct-h2', 'proxy', 'proxy-grpc'] as const;
+/**
+ * direct: grpc-js client; direct-h2: the lean node:http2 ModelInfer path;
+ * proxy: REST through the proxy; proxy-grpc: grpc-js client to the proxy's gRPC
+ * front end; rest-proxy: REST through kserve/rest-proxy (the Go peer).
+ */
+export const MODE_IDS = ['direct', 'direct-h2', 'proxy', 'proxy-grpc', 'rest-proxy'] as const;
 export type ModeId = (typeof MODE_IDS)[number];
 
 export interface BenchOptions {
@@ -13,6 +18,10 @@ export interface BenchOptions {
   modes: ModeId[];
   durationMs: number;
   warmupMs: number;
+  /** Each (case, path) is measured this many times, interleaved; the summary shows medians. */
+  repeat: number;
+  /** kserve/rest-proxy binary (scripts/build-rest-proxy.sh); without it the peer is not run. */
+  restProxyBin?: string;
   /** Seconds of 4 MiB load through the proxy while RSS is sampled; 0 = no soak. */
   soakSeconds: number;
   soakIntervalMs: number;
@@ -32,7 +41,12 @@ export const USAGE = `usage: npm run bench -- [options]
   --cases LIST       comma-separated, from ${CASE_IDS.join(',')} (default all; env BENCH_CASES)
   --backends LIST    grpc-js,c-core (default both; env BENCH_BACKENDS)
   --modes LIST       direct (grpc-js client), direct-h2 (lean node:http2 client), proxy (REST),
-                     proxy-grpc (grpc-js client to the proxy's gRPC front end) (default all)
+                     proxy-grpc (grpc-js client to the proxy's gRPC front end), rest-proxy
+                     (default direct,proxy,proxy-grpc, and rest-proxy when its binary is given)
+  --rest-proxy-bin F kserve/rest-proxy binary, the Go peer (env REST_PROXY_BIN;
+                     build it with scripts/build-rest-proxy.sh)
+  --repeat N         measure each case and path N times, interleaved; summary of medians
+                     (default 1; env BENCH_REPEAT)
   --duration S       timed window per measurement, seconds (default 3; env BENCH_DURATION_S)
   --warmup S         warmup before each window, seconds (default 1)
   --soak S           instead of the table: S seconds of 4 MiB binary load through the proxy,
@@ -79,6 +93,8 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, root: strin
       cases: { type: 'string' },
       backends: { type: 'string' },
       modes: { type: 'string' },
+      'rest-proxy-bin': { type: 'string' },
+      repeat: { type: 'string' },
       duration: { type: 'string' },
       warmup: { type: 'string' },
       soak: { type: 'string' },
@@ -95,10 +111,26 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, root: strin
   });
   if (values.help === true) throw new UsageError(USAGE);
   const cacheDir = `${root}/.cache/bench`;
+  const restProxyBin = values['rest-proxy-bin'] ?? (env['REST_PROXY_BIN'] || undefined);
+  if (restProxyBin !== undefined && !existsSync(restProxyBin))
+    throw new UsageError(`--rest-proxy-bin: ${restProxyBin} does not exist`);
+  const modes = list(
+    'modes',
+    values.modes ??
+      (restProxyBin ? 'direct,proxy,proxy-grpc,rest-proxy' : 'direct,proxy,proxy-grpc'),
+    MODE_IDS,
+  );
+  if (modes.includes('rest-proxy') && !restProxyBin)
+    throw new UsageError('mode rest-proxy needs --rest-proxy-bin or REST_PROXY_BIN');
+  const repeat = Number(values.repeat ?? env['BENCH_REPEAT'] ?? 1);
+  if (!Number.isInteger(repeat) || repeat < 1)
+    throw new UsageError(`--repeat must be a positive integer, got '${values.repeat}'`);
   return {
     cases: list('cases', values.cases ?? env['BENCH_CASES'], CASE_IDS),
     backends: list('backends', values.backends ?? env['BENCH_BACKENDS'], BACKEND_IDS),
-    modes: list('modes', values.modes, MODE_IDS),
+    modes,
+    repeat,
+    restProxyBin,
     durationMs: seconds('duration', values.duration ?? env['BENCH_DURATION_S'], 3) * 1000,
     warmupMs: seconds('warmup', values.warmup, 1) * 1000,
     soakSeconds: seconds('soak', values.soak ?? env['BENCH_SOAK_S'], 0),

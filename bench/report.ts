@@ -1,10 +1,14 @@
 import type { Measurement } from './measure';
 
-export interface ProxyMemory {
+/** RSS of the process in the middle (the proxy or the Go peer) over one backend's run. */
+export interface ProcessMemory {
   backend: string;
+  process: 'proxy' | 'rest-proxy';
   idleRssMbAtStart: number;
-  idleRssMbAtEnd: number;
+  /** RSS one second after the c=256 case (connections and their buffers still open). */
+  afterHighConcurrencyRssMb?: number;
   peakRssMb: number;
+  idleRssMbAtEnd: number;
 }
 
 const COLUMNS = [
@@ -46,7 +50,8 @@ export function formatTable(rows: Measurement[]): string {
   const lines: string[][] = [[...COLUMNS]];
   for (const m of rows) {
     const direct = rows.find(
-      (d) => d.mode === 'direct' && d.backend === m.backend && d.caseId === m.caseId,
+      (d) =>
+        d.mode === 'direct' && d.backend === m.backend && d.caseId === m.caseId && d.rep === m.rep,
     );
     const ratio = m.mode !== 'direct' && direct ? m.reqPerSec / direct.reqPerSec : undefined;
     const latencyRatio = m.mode !== 'direct' && direct ? m.p50Ms / direct.p50Ms : undefined;
@@ -80,14 +85,124 @@ export function formatTable(rows: Measurement[]): string {
     .join('\n');
 }
 
-export function formatMemory(memory: ProxyMemory[]): string {
+export function formatMemory(memory: ProcessMemory[]): string {
   return memory
     .map(
       (m) =>
-        `proxy RSS (${m.backend} run): idle at start ${m.idleRssMbAtStart.toFixed(0)} MB, ` +
+        `${m.process} RSS (${m.backend} run): idle at start ${m.idleRssMbAtStart.toFixed(0)} MB, ` +
+        (m.afterHighConcurrencyRssMb !== undefined
+          ? `after c=256 ${m.afterHighConcurrencyRssMb.toFixed(0)} MB, `
+          : '') +
         `peak ${m.peakRssMb.toFixed(0)} MB, idle at end ${m.idleRssMbAtEnd.toFixed(0)} MB`,
     )
     .join('\n');
+}
+
+function median(values: number[]): number | undefined {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b);
+  if (sorted.length === 0) return undefined;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+const SUMMARY_COLUMNS = [
+  'backend',
+  'case',
+  'conc',
+  'us/req proxy',
+  'us/req peer',
+  'CPU proxy/peer',
+  'req/s proxy',
+  'req/s peer',
+  'req/s direct',
+  'proxy/peer',
+  'proxy/direct',
+  'p50 ms proxy',
+  'p50 ms peer',
+  'p50 ms direct',
+  '+p50 proxy',
+  '+p50 peer',
+] as const;
+
+/**
+ * Medians over the repetitions of each (backend, case, path), side by side:
+ * the proxy against kserve/rest-proxy ("peer") and direct gRPC, as ratios
+ * from the same run. "+p50" is the latency the hop adds to direct gRPC's p50.
+ */
+export function formatSummary(
+  rows: Measurement[],
+  memory: ProcessMemory[],
+  repeat: number,
+): string {
+  const keys = [...new Set(rows.map((r) => `${r.backend}\u0000${r.caseId}`))];
+  const lines: string[][] = [[...SUMMARY_COLUMNS]];
+  for (const key of keys) {
+    const [backend, caseId] = key.split('\u0000') as [string, string];
+    const of = (mode: string) =>
+      rows.filter((r) => r.backend === backend && r.caseId === caseId && r.mode === mode);
+    const pick = (mode: string, f: (m: Measurement) => number | undefined) =>
+      median(of(mode).map((m) => f(m) ?? Number.NaN));
+    const proxy = of('proxy');
+    const concurrency = (proxy[0] ?? of('direct')[0])?.concurrency ?? 0;
+    const cpu = pick('proxy', (m) => m.proxyCpuUsPerReq);
+    const cpuPeer = pick('rest-proxy', (m) => m.proxyCpuUsPerReq);
+    const rps = pick('proxy', (m) => m.reqPerSec);
+    const rpsPeer = pick('rest-proxy', (m) => m.reqPerSec);
+    const rpsDirect = pick('direct', (m) => m.reqPerSec);
+    const p50 = pick('proxy', (m) => m.p50Ms);
+    const p50Peer = pick('rest-proxy', (m) => m.p50Ms);
+    const p50Direct = pick('direct', (m) => m.p50Ms);
+    const ratio = (a?: number, b?: number) => (a !== undefined && b ? a / b : undefined);
+    const minus = (a?: number, b?: number) =>
+      a !== undefined && b !== undefined ? a - b : undefined;
+    lines.push([
+      backend,
+      caseId,
+      String(concurrency),
+      fixed(cpu, 0),
+      fixed(cpuPeer, 0),
+      fixed(ratio(cpu, cpuPeer), 2),
+      significant(rps),
+      significant(rpsPeer),
+      significant(rpsDirect),
+      fixed(ratio(rps, rpsPeer), 2),
+      fixed(ratio(rps, rpsDirect), 2),
+      fixed(p50, 3),
+      fixed(p50Peer, 3),
+      fixed(p50Direct, 3),
+      fixed(minus(p50, p50Direct), 3),
+      fixed(minus(p50Peer, p50Direct), 3),
+    ]);
+  }
+  const widths = SUMMARY_COLUMNS.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  const table = lines
+    .map((l, row) => {
+      const text = l
+        .map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+        .join('  ');
+      return row === 0 ? `${text}\n${'-'.repeat(text.length)}` : text;
+    })
+    .join('\n');
+  const rss = (process: string, f: (m: ProcessMemory) => number | undefined) =>
+    median(memory.filter((m) => m.process === process).map((m) => f(m) ?? Number.NaN));
+  const memoryLine = (['proxy', 'rest-proxy'] as const)
+    .filter((p) => memory.some((m) => m.process === p))
+    .map(
+      (p) =>
+        `${p} idle ${fixed(
+          rss(p, (m) => m.idleRssMbAtStart),
+          0,
+        )} MB, after c=256 ` +
+        `${fixed(
+          rss(p, (m) => m.afterHighConcurrencyRssMb),
+          0,
+        )} MB, peak ${fixed(
+          rss(p, (m) => m.peakRssMb),
+          0,
+        )} MB`,
+    )
+    .join('; ');
+  return `summary: medians of ${repeat} repetition(s); peer = kserve/rest-proxy\n${table}\nRSS: ${memoryLine}`;
 }
 
 export const LEGEND = `MB = 10^6 bytes of tensor data (JSON cases: the raw FP32 bytes they encode); "in" is client to model.

@@ -12,7 +12,8 @@ import { parseOptions, UsageError, type BenchOptions, type ModeId } from './opti
 import { ProcStats } from './proc-stats';
 import { ChildProcesses } from './processes';
 import { startProxyProcess, type ProxyProcess } from './proxy-process';
-import { formatMemory, formatTable, LEGEND, type ProxyMemory } from './report';
+import { formatMemory, formatSummary, formatTable, LEGEND, type ProcessMemory } from './report';
+import { startRestProxy } from './rest-proxy-process';
 import { runSoak } from './soak';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
@@ -53,6 +54,10 @@ function pinSelf(cpus: string): void {
   execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
 }
 
+function loadAverage(): number[] {
+  return readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).map(Number);
+}
+
 async function settle(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
@@ -76,119 +81,207 @@ async function warmUp(http: HttpClient, cases: BenchCase[]): Promise<void> {
   });
 }
 
+/** A REST hop under test (the proxy or the Go peer) with its client and memory record. */
+interface Hop {
+  mode: 'proxy' | 'rest-proxy';
+  http: HttpClient;
+  /** The proxy's gRPC front end through the same client as 'direct' (proxy hop only). */
+  grpc?: TritonClient;
+  stats: ProcStats;
+  stop: () => Promise<void>;
+  memory: ProcessMemory;
+}
+
+async function startHops(
+  backend: Backend,
+  cases: BenchCase[],
+  options: BenchOptions,
+  settings: ChannelSettings,
+  children: ChildProcesses,
+): Promise<Hop[]> {
+  const hops: Hop[] = [];
+  const sockets = Math.max(...cases.map((c) => c.concurrency));
+  const memory = (mode: Hop['mode'], stats: ProcStats): ProcessMemory => ({
+    backend: backend.id,
+    process: mode,
+    idleRssMbAtStart: stats.memory().rss / 1e6,
+    peakRssMb: 0,
+    idleRssMbAtEnd: 0,
+  });
+  if (options.modes.includes('proxy') || options.modes.includes('proxy-grpc')) {
+    const proxy: ProxyProcess = await startProxyProcess(
+      backend.address,
+      options,
+      distDir,
+      backend.id,
+      children,
+    );
+    // The same client as 'direct' (grpc-js), so the two rows differ only by the proxy.
+    const grpc = new TritonClient(
+      'proxy-grpc',
+      `127.0.0.1:${proxy.grpcPort}`,
+      loadInferenceService(),
+      { ...settings, inferTransport: 'grpc-js' },
+    );
+    await grpc.waitForReady(Date.now() + 10_000);
+    hops.push({
+      mode: 'proxy',
+      http: new HttpClient('127.0.0.1', proxy.port, sockets),
+      grpc,
+      stats: proxy.stats,
+      stop: () => proxy.process.stop(),
+      memory: memory('proxy', proxy.stats),
+    });
+  }
+  if (options.modes.includes('rest-proxy') && options.restProxyBin) {
+    mkdirSync(options.cacheDir, { recursive: true });
+    const peer = await startRestProxy(
+      options.restProxyBin,
+      backend.address,
+      options.proxyCpus,
+      options.cacheDir,
+      children,
+    );
+    hops.push({
+      mode: 'rest-proxy',
+      http: new HttpClient('127.0.0.1', peer.port, sockets),
+      stats: peer.stats,
+      stop: () => peer.process.stop(),
+      memory: memory('rest-proxy', peer.stats),
+    });
+  }
+  // Idle RSS once both have settled, before any request.
+  await settle(1000);
+  for (const hop of hops) hop.memory.idleRssMbAtStart = hop.stats.memory().rss / 1e6;
+  return hops;
+}
+
 async function benchBackend(
   backend: Backend,
   cases: BenchCase[],
   options: BenchOptions,
   settings: ChannelSettings,
   rows: Measurement[],
-  memory: ProxyMemory[],
+  memory: ProcessMemory[],
   children: ChildProcesses,
 ): Promise<void> {
   const backendStats = new ProcStats(backend.process.pid);
-  const directClients = new Map<ModeId, TritonClient>([
-    [
+  const directClients = new Map<ModeId, TritonClient>();
+  if (options.modes.includes('direct'))
+    directClients.set(
       'direct',
       new TritonClient('direct', backend.address, loadInferenceService(), {
         ...settings,
         inferTransport: 'grpc-js',
       }),
-    ],
-    [
+    );
+  if (options.modes.includes('direct-h2'))
+    directClients.set(
       'direct-h2',
       new TritonClient('direct-h2', backend.address, loadInferenceService(), {
         ...settings,
         inferTransport: 'http2',
       }),
-    ],
-  ]);
-  let proxy: ProxyProcess | undefined;
-  let http: HttpClient | undefined;
+    );
+  let hops: Hop[] = [];
   try {
     for (const client of directClients.values()) await client.waitForReady(Date.now() + 10_000);
-    let grpcViaProxy: TritonClient | undefined;
-    if (options.modes.includes('proxy') || options.modes.includes('proxy-grpc')) {
-      proxy = await startProxyProcess(backend.address, options, distDir, backend.id, children);
-      http = new HttpClient('127.0.0.1', proxy.port, Math.max(...cases.map((c) => c.concurrency)));
-      // The same client as 'direct' (grpc-js), so the two rows differ only by the proxy.
-      grpcViaProxy = new TritonClient(
-        'proxy-grpc',
-        `127.0.0.1:${proxy.grpcPort}`,
-        loadInferenceService(),
-        { ...settings, inferTransport: 'grpc-js' },
+    hops = await startHops(backend, cases, options, settings, children);
+    for (const hop of hops) {
+      await warmUp(
+        hop.http,
+        cases.filter((c) => hop.mode === 'proxy' || c.restProxy),
       );
-      await grpcViaProxy.waitForReady(Date.now() + 10_000);
-      await settle(1000);
     }
-    const idleStart = proxy?.stats.memory().rss ?? 0;
-    if (http) await warmUp(http, cases);
-    let peak = idleStart;
+    const proxyHop = hops.find((h) => h.mode === 'proxy');
+    const grpcViaProxy = options.modes.includes('proxy-grpc') ? proxyHop?.grpc : undefined;
     const env = {
       backendName: backend.id,
       backendStats,
       warmupMs: options.warmupMs,
       durationMs: options.durationMs,
     };
+    const emit = (m: Measurement) => {
+      rows.push(m);
+      log(formatTable([m]).split('\n').slice(2).join('\n'));
+    };
     for (const c of cases) {
       const deadline = () => Date.now() + 120_000;
-      for (const [mode, client] of directClients) {
-        if (!options.modes.includes(mode)) continue;
+      for (const [, client] of directClients)
         c.checkGrpc(await client.modelInfer(c.grpc, { deadline: deadline() }));
-        const target: Target = {
-          mode,
-          once: async () => {
-            await client.modelInfer(c.grpc, { deadline: deadline() });
-          },
-        };
-        rows.push(await measure(c, target, env));
-        log(formatTable(rows.slice(-1)).split('\n').slice(2).join('\n'));
-      }
-      if (proxy && http && options.modes.includes('proxy')) {
-        const answer = await http.send(c.http);
+      const usable = hops.filter(
+        (h) =>
+          (h.mode === 'proxy' && options.modes.includes('proxy')) ||
+          (h.mode === 'rest-proxy' && c.restProxy),
+      );
+      if (grpcViaProxy)
+        c.checkGrpc(await grpcViaProxy.modelInfer(c.grpc, { deadline: deadline() }));
+      for (const hop of usable) {
+        const answer = await hop.http.send(c.http);
         if (answer.status !== 200)
           throw new Error(
-            `${c.id}: proxy answered ${answer.status}: ${answer.body.toString().slice(0, 300)}`,
+            `${c.id}: ${hop.mode} answered ${answer.status}: ${answer.body.toString().slice(0, 300)}`,
           );
         c.checkHttp(answer.body, answer.headers);
-        const m = await measure(c, httpTarget(http, c, proxy.stats), env);
-        rows.push(m);
-        peak = Math.max(peak, (m.proxyRssPeakMb ?? 0) * 1e6);
-        log(formatTable(rows.slice(-1)).split('\n').slice(2).join('\n'));
       }
-      if (proxy && grpcViaProxy && options.modes.includes('proxy-grpc')) {
-        const client = grpcViaProxy;
-        c.checkGrpc(await client.modelInfer(c.grpc, { deadline: deadline() }));
-        const m = await measure(
-          c,
-          {
-            mode: 'proxy-grpc',
-            proxy: proxy.stats,
+      // Paths interleaved within each repetition, so a change in the box's load
+      // during the run shifts all of them rather than one.
+      for (let rep = 0; rep < options.repeat; rep++) {
+        for (const [mode, client] of directClients) {
+          const target: Target = {
+            mode,
             once: async () => {
               await client.modelInfer(c.grpc, { deadline: deadline() });
             },
-          },
-          env,
-        );
-        rows.push(m);
-        peak = Math.max(peak, (m.proxyRssPeakMb ?? 0) * 1e6);
-        log(formatTable(rows.slice(-1)).split('\n').slice(2).join('\n'));
+          };
+          emit({ ...(await measure(c, target, env)), rep });
+        }
+        for (const hop of usable) {
+          const m = await measure(c, httpTarget(hop.mode, hop.http, c, hop.stats), env);
+          hop.memory.peakRssMb = Math.max(hop.memory.peakRssMb, m.proxyRssPeakMb ?? 0);
+          emit({ ...m, rep });
+        }
+        if (grpcViaProxy && proxyHop) {
+          const client = grpcViaProxy;
+          const m = await measure(
+            c,
+            {
+              mode: 'proxy-grpc',
+              proxy: proxyHop.stats,
+              once: async () => {
+                await client.modelInfer(c.grpc, { deadline: deadline() });
+              },
+            },
+            env,
+          );
+          proxyHop.memory.peakRssMb = Math.max(proxyHop.memory.peakRssMb, m.proxyRssPeakMb ?? 0);
+          emit({ ...m, rep });
+        }
+      }
+      if (c.concurrency >= 256) {
+        await settle(1000);
+        for (const hop of usable) {
+          const rss = hop.stats.memory().rss / 1e6;
+          hop.memory.afterHighConcurrencyRssMb = Math.max(
+            hop.memory.afterHighConcurrencyRssMb ?? 0,
+            rss,
+          );
+        }
       }
     }
-    grpcViaProxy?.close();
-    if (proxy) {
-      http?.close();
-      await settle(2000);
-      memory.push({
-        backend: backend.id,
-        idleRssMbAtStart: idleStart / 1e6,
-        idleRssMbAtEnd: proxy.stats.memory().rss / 1e6,
-        peakRssMb: peak / 1e6,
-      });
+    for (const hop of hops) hop.http.close();
+    await settle(2000);
+    for (const hop of hops) {
+      hop.memory.idleRssMbAtEnd = hop.stats.memory().rss / 1e6;
+      memory.push(hop.memory);
     }
   } finally {
-    http?.close();
+    for (const hop of hops) {
+      hop.http.close();
+      hop.grpc?.close();
+      await hop.stop();
+    }
     for (const client of directClients.values()) client.close();
-    await proxy?.process.stop();
   }
 }
 
@@ -216,13 +309,13 @@ async function main(): Promise<void> {
   const versions = { node: process.version, grpcJs: packageVersion('@grpc/grpc-js') };
   log(
     `triton-proxy bench: Node ${versions.node}; proxy pinned to CPU ${options.proxyCpus}, ` +
-      `load generator and backends to CPU ${options.loadCpus}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+      `load generator and backends to CPU ${options.loadCpus}; load average ${loadAverage().join(' ')}`,
   );
+  if (options.restProxyBin) log(`rest-proxy: ${options.restProxyBin} (kserve/rest-proxy, Go)`);
   log(
     `direct: @grpc/grpc-js ${versions.grpcJs} Client.makeUnaryRequest with the hand-written wire codec; ` +
       `direct-h2: the lean node:http2 ModelInfer path (src/triton/http2-unary.ts); both through src/triton TritonClient, ` +
-      `the proxy's own upstream client. proxy: REST via a node:http keep-alive Agent; ` +
-      `proxy-grpc: the direct grpc-js client pointed at the proxy's gRPC front end`,
+      `the proxy's own upstream client. proxy: REST via a node:http keep-alive Agent`,
   );
   if (options.proxyNodeFlags.length > 0)
     log(`proxy node flags: ${options.proxyNodeFlags.join(' ')}`);
@@ -239,9 +332,16 @@ async function main(): Promise<void> {
 
   const cases = options.cases.map((id) => buildCase(id));
   const rows: Measurement[] = [];
-  const memory: ProxyMemory[] = [];
+  const memory: ProcessMemory[] = [];
   const backends: Array<{ id: string; description: string; skipped?: string }> = [];
-  log(`window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s warmup per row\n`);
+  log(
+    `window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s warmup per row, ` +
+      `${options.repeat} repetition(s)\n`,
+  );
+  // The box is shared: the 1-minute load average through the run says how
+  // quiet it was (ratios within the run are what to compare).
+  const loads: number[] = [loadAverage()[0]!];
+  const loadSampler = setInterval(() => loads.push(loadAverage()[0]!), 10_000);
   for (const id of options.backends) {
     let backend: Backend;
     try {
@@ -261,7 +361,20 @@ async function main(): Promise<void> {
     }
   }
 
+  clearInterval(loadSampler);
+  loads.push(loadAverage()[0]!);
+  const sortedLoads = [...loads].sort((a, b) => a - b);
+  const machineLoad = {
+    min: sortedLoads[0]!,
+    median: sortedLoads[Math.floor(sortedLoads.length / 2)]!,
+    max: sortedLoads[sortedLoads.length - 1]!,
+  };
   log(`\n${formatTable(rows)}\n\n${formatMemory(memory)}\n\n${LEGEND}`);
+  log(`\n${formatSummary(rows, memory, options.repeat)}`);
+  log(
+    `machine load (1-min average, sampled every 10 s): min ${machineLoad.min}, ` +
+      `median ${machineLoad.median}, max ${machineLoad.max}`,
+  );
   for (const c of cases) log(`${c.id}: ${c.description}`);
   const failed = rows.filter((r) => r.errors > 0);
   for (const r of failed)
@@ -271,7 +384,16 @@ async function main(): Promise<void> {
   writeFileSync(
     options.out,
     JSON.stringify(
-      { date: new Date().toISOString(), versions, options, settings, backends, rows, memory },
+      {
+        date: new Date().toISOString(),
+        versions,
+        options,
+        settings,
+        backends,
+        machineLoad,
+        rows,
+        memory,
+      },
       null,
       2,
     ),
