@@ -10,7 +10,10 @@ ModelInfer for two models:
 Messages are handled as raw bytes with a hand-rolled protobuf reader and
 writer: tensor bytes are memoryviews into the received message and are copied
 once into the reply, so the backend's own cost stays small next to the
-proxy's. Only raw_input_contents is understood (the proxy sends nothing else).
+proxy's. The proxy sends raw_input_contents; kserve/rest-proxy, the Go peer
+the benchmark compares with, sends typed contents, so the two kinds these
+models take (int_contents for INT32, fp32_contents for FP32) are turned into
+raw bytes too.
 
 Prints "listening HOST:PORT" once serving; SIGTERM or SIGINT stops it.
 """
@@ -86,12 +89,33 @@ def packed_int64(number, values):
 
 
 class Tensor:
-    __slots__ = ("name", "datatype", "shape")
+    __slots__ = ("name", "datatype", "shape", "contents")
 
     def __init__(self):
         self.name = ""
         self.datatype = ""
         self.shape = []
+        self.contents = None
+
+
+def typed_contents_as_raw(buf):
+    """InferTensorContents -> raw little-endian bytes, for int_contents (2) and fp32_contents (6)."""
+    ints = []
+    floats = bytearray()
+    for number, wire, value in fields(buf):
+        if number == 2:
+            if wire == 2:
+                pos = 0
+                while pos < len(value):
+                    v, pos = read_varint(value, pos)
+                    ints.append(v)
+            else:
+                ints.append(value)
+        elif number == 6:
+            floats += value
+    if ints:
+        return struct.pack("<%di" % len(ints), *(((v + 2**31) % 2**32) - 2**31 for v in ints))
+    return bytes(floats)
 
 
 def parse_tensor(buf):
@@ -109,6 +133,8 @@ def parse_tensor(buf):
                     t.shape.append(v)
             else:
                 t.shape.append(value)
+        elif number == 5:
+            t.contents = typed_contents_as_raw(value)
     return t
 
 
@@ -171,11 +197,13 @@ MODELS = {"simple": simple, "identity_fp32": identity}
 
 def model_infer(request, context):
     model, request_id, inputs, raw = parse_infer_request(request)
+    if not raw and inputs and all(t.contents is not None for t in inputs):
+        raw = [t.contents for t in inputs]
     handler = MODELS.get(model)
     if handler is None:
         context.abort(grpc.StatusCode.NOT_FOUND, "Request for unknown model: '%s' is not found" % model)
     if len(raw) != len(inputs):
-        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected raw_input_contents for every input")
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, "expected raw_input_contents or typed contents for every input")
     return infer_response(model, request_id, handler(inputs, raw))
 
 
