@@ -26,6 +26,7 @@ export async function startBackend(
       {
         name: 'grpc-js fake Triton',
         cpus: options.loadCpus,
+        nice: options.nice,
         command: process.execPath,
         args: [
           join(paths.distDir, 'src', 'fake-triton', 'cli.js'),
@@ -51,6 +52,7 @@ export async function startBackend(
     {
       name: 'C-core backend',
       cpus: options.loadCpus,
+      nice: options.nice,
       command: python,
       args: [
         join(paths.root, 'bench', 'python', 'c_core_triton.py'),

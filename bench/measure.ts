@@ -31,6 +31,8 @@ export interface Measurement {
   /** Proxy CPU use over the window as a fraction of one core. */
   proxyCpuLoad?: number;
   proxyRssPeakMb?: number;
+  /** Share of the window the hop's main thread spent waiting for its CPU behind other work. */
+  proxyRunQueueWaitShare?: number;
   backendCpuUsPerReq: number;
   loadGenCpuUsPerReq: number;
 }
@@ -59,6 +61,8 @@ export async function measure(c: BenchCase, target: Target, env: Measured): Prom
   let loadCpu0 = 0;
   let loadCpu1 = 0;
   let peak = 0;
+  let wait0 = 0;
+  let wait1 = 0;
   let sampler: NodeJS.Timeout | undefined;
   const sample = () => {
     if (target.proxy) peak = Math.max(peak, target.proxy.memory().peak);
@@ -72,6 +76,7 @@ export async function measure(c: BenchCase, target: Target, env: Measured): Prom
       if (target.proxy) {
         target.proxy.resetPeak();
         proxyCpu0 = target.proxy.cpuSplit();
+        wait0 = target.proxy.runQueueWaitNs();
         sampler = setInterval(sample, 250);
       }
       backendCpu0 = env.backendStats.cpuMicros();
@@ -83,6 +88,7 @@ export async function measure(c: BenchCase, target: Target, env: Measured): Prom
         clearInterval(sampler);
         sample();
         proxyCpu1 = target.proxy.cpuSplit();
+        wait1 = target.proxy.runQueueWaitNs();
       }
       backendCpu1 = env.backendStats.cpuMicros();
       const u = process.cpuUsage();
@@ -112,6 +118,7 @@ export async function measure(c: BenchCase, target: Target, env: Measured): Prom
     proxyCpuSystemShare: target.proxy && proxyCpu > 0 ? proxySystem / proxyCpu : undefined,
     proxyCpuLoad: target.proxy ? proxyCpu / 1e6 / seconds : undefined,
     proxyRssPeakMb: target.proxy ? peak / MB : undefined,
+    proxyRunQueueWaitShare: target.proxy ? (wait1 - wait0) / 1e6 / result.elapsedMs : undefined,
     backendCpuUsPerReq: (backendCpu1 - backendCpu0) / n,
     loadGenCpuUsPerReq: (loadCpu1 - loadCpu0) / n,
   };

@@ -32,6 +32,12 @@ export interface BenchOptions {
   /** CPU lists for taskset: the proxy alone on one, everything else on the other. */
   proxyCpus: string;
   loadCpus: string;
+  /**
+   * Niceness of every process of the run. On a box shared with other work a
+   * negative value (root only) keeps the measured processes from waiting
+   * behind it, so the rows show what each path costs rather than its share.
+   */
+  nice: number;
   python: string;
   out: string;
   cacheDir: string;
@@ -56,6 +62,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --proxy-node-flags "F ..."  extra node/V8 flags for the proxy (env BENCH_PROXY_NODE_FLAGS)
   --proxy-cpus L     taskset CPU list of the proxy (default 1)
   --load-cpus L      taskset CPU list of load generator and backends (default 0)
+  --nice N           niceness of proxy, peer, backends and load generator (default 0; env
+                     BENCH_NICE; negative needs root: on a shared box it keeps other work
+                     from setting the pace)
   --python BIN       python used to make the grpcio venv (default python3; env BENCH_PYTHON)
   --out FILE         JSON results (default .cache/bench/latest.json)
 Proxy settings come from the environment as usual (GRPC_FLOW_CONTROL_WINDOW_BYTES, ...);
@@ -103,6 +112,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, root: strin
       'proxy-node-flags': { type: 'string' },
       'proxy-cpus': { type: 'string' },
       'load-cpus': { type: 'string' },
+      nice: { type: 'string' },
       python: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean' },
@@ -125,6 +135,9 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, root: strin
   const repeat = Number(values.repeat ?? env['BENCH_REPEAT'] ?? 1);
   if (!Number.isInteger(repeat) || repeat < 1)
     throw new UsageError(`--repeat must be a positive integer, got '${values.repeat}'`);
+  const nice = Number(values.nice ?? env['BENCH_NICE'] ?? 0);
+  if (!Number.isInteger(nice) || nice < -20 || nice > 19)
+    throw new UsageError(`--nice must be an integer from -20 to 19, got '${values.nice}'`);
   return {
     cases: list('cases', values.cases ?? env['BENCH_CASES'], CASE_IDS),
     backends: list('backends', values.backends ?? env['BENCH_BACKENDS'], BACKEND_IDS),
@@ -141,6 +154,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, root: strin
       .filter((f) => f !== ''),
     proxyCpus: values['proxy-cpus'] ?? '1',
     loadCpus: values['load-cpus'] ?? '0',
+    nice,
     python: values.python ?? env['BENCH_PYTHON'] ?? 'python3',
     out: values.out ?? `${cacheDir}/latest.json`,
     cacheDir,

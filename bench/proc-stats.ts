@@ -39,6 +39,18 @@ export class ProcStats {
     return { user: Number(rest[11]) * this.usPerTick, system: Number(rest[12]) * this.usPerTick };
   }
 
+  /**
+   * Nanoseconds the process's main thread has spent runnable but waiting for
+   * a CPU (/proc/<pid>/schedstat): how much other work on its core held it up.
+   */
+  runQueueWaitNs(): number {
+    try {
+      return Number(readFileSync(`/proc/${this.pid}/schedstat`, 'utf8').split(' ')[1]);
+    } catch {
+      return 0;
+    }
+  }
+
   /** Resident set size now and its peak since the last resetPeak(), in bytes. */
   memory(): { rss: number; peak: number } {
     const status = readFileSync(`/proc/${this.pid}/status`, 'utf8');

@@ -14,6 +14,8 @@ export interface SpawnPinnedOptions {
   name: string;
   /** CPU list for taskset, e.g. "0". */
   cpus: string;
+  /** Scheduling niceness (negative: ahead of the box's other work); 0 leaves it alone. */
+  nice?: number;
   command: string;
   args: string[];
   env?: NodeJS.ProcessEnv;
@@ -45,6 +47,21 @@ export class ChildProcesses {
 }
 
 /**
+ * The command line that runs `command` on `cpus` at niceness `nice`. nice
+ * and taskset both exec, so the child's pid is the command's own and every
+ * thread it starts inherits the CPU list and the priority.
+ */
+export function pinnedCommand(
+  cpus: string,
+  nice: number,
+  command: string,
+  args: string[],
+): [string, string[]] {
+  const pinned = ['-c', cpus, command, ...args];
+  return nice === 0 ? ['taskset', pinned] : ['nice', ['-n', String(nice), 'taskset', ...pinned]];
+}
+
+/**
  * Starts `command` pinned to `cpus` and resolves when it prints the line
  * `ready` recognises. taskset execs the command, so the pid is the
  * command's own and /proc/<pid> describes it.
@@ -53,7 +70,13 @@ export function spawnPinned(
   options: SpawnPinnedOptions,
   children: ChildProcesses,
 ): Promise<{ process: Pinned; value: string }> {
-  const child = spawn('taskset', ['-c', options.cpus, options.command, ...options.args], {
+  const [command, args] = pinnedCommand(
+    options.cpus,
+    options.nice ?? 0,
+    options.command,
+    options.args,
+  );
+  const child = spawn(command, args, {
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -42,6 +42,7 @@ export async function startProxyProcess(
     {
       name: 'proxy',
       cpus: options.proxyCpus,
+      nice: options.nice,
       command: process.execPath,
       args: [...nodeArgs, join(distDir, 'src', 'main.js')],
       env: {

@@ -24,6 +24,7 @@ const COLUMNS = [
   'proxy us/req',
   'proxy us/MB',
   'proxy core',
+  'waited',
   'peak RSS MB',
   'x req/s',
   'x p50',
@@ -68,6 +69,7 @@ export function formatTable(rows: Measurement[]): string {
       fixed(m.proxyCpuUsPerReq, 0),
       fixed(m.proxyCpuUsPerMb, 0),
       fixed(m.proxyCpuLoad, 2),
+      fixed(m.proxyRunQueueWaitShare, 2),
       fixed(m.proxyRssPeakMb, 0),
       fixed(ratio, 2),
       fixed(latencyRatio, 2),
@@ -207,6 +209,8 @@ export function formatSummary(
 
 export const LEGEND = `MB = 10^6 bytes of tensor data (JSON cases: the raw FP32 bytes they encode); "in" is client to model.
 proxy us/req and us/MB: proxy process CPU (user+system, all threads, /proc/<pid>/stat) over the timed window,
-per request and per MB moved (in + out); "proxy core": that CPU as a fraction of one core.
+per request and per MB moved (in + out); "proxy core": that CPU as a fraction of one core; "waited": share
+of the window its main thread was runnable but waiting for the CPU (other work on the core; /proc/<pid>/schedstat).
+"proxy" columns describe the process in the middle: the proxy, or rest-proxy in its rows.
 x req/s and x p50: this row / direct (grpc-js client), same backend and case, same run.
 proxy is REST through the proxy, proxy-grpc the same grpc-js client as direct through the proxy's gRPC front end.`;

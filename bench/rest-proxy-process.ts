@@ -2,7 +2,7 @@ import { openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { spawn } from 'node:child_process';
-import type { ChildProcesses, Pinned } from './processes';
+import { pinnedCommand, type ChildProcesses, type Pinned } from './processes';
 import { ProcStats } from './proc-stats';
 
 export interface PeerProcess {
@@ -36,6 +36,7 @@ export async function startRestProxy(
   bin: string,
   backendAddress: string,
   cpus: string,
+  nice: number,
   logDir: string,
   children: ChildProcesses,
 ): Promise<PeerProcess> {
@@ -43,7 +44,8 @@ export async function startRestProxy(
   const port = await freePort();
   const logFile = join(logDir, 'rest-proxy.log');
   const fd = openSync(logFile, 'w');
-  const child = spawn('taskset', ['-c', cpus, bin], {
+  const [command, args] = pinnedCommand(cpus, nice, bin, []);
+  const child = spawn(command, args, {
     env: {
       ...process.env,
       REST_PROXY_LISTEN_PORT: String(port),

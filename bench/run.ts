@@ -1,5 +1,6 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { dirname, join } from 'node:path';
 import { loadConfig } from '../src/config';
 import { TritonClient, loadInferenceService, protosDir, type ChannelSettings } from '../src/triton';
@@ -49,9 +50,39 @@ function packageVersion(name: string): string {
   }
 }
 
+/**
+ * With autogroup scheduling (most distributions), a task's nice only orders
+ * it within its session's group: other sessions' work still gets an equal
+ * share of each CPU. So a run with --nice starts itself again as a session
+ * of its own (children included) and sets that group's nice too.
+ */
+function rerunInOwnSession(): Promise<void> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, process.argv.slice(1), {
+      detached: true,
+      stdio: 'inherit',
+      env: { ...process.env, BENCH_OWN_SESSION: '1' },
+    });
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
+      process.on(signal, () => child.kill(signal));
+    child.once('exit', (code, signal) => {
+      process.exitCode = code ?? (signal ? 130 : 1);
+      resolve();
+    });
+  });
+}
+
 /** Pins this process (all its threads) to the load CPUs, next to the backends. */
-function pinSelf(cpus: string): void {
+function pinSelf(cpus: string, nice: number): void {
   execFileSync('taskset', ['-a', '-p', '-c', cpus, String(process.pid)], { stdio: 'ignore' });
+  if (nice === 0) return;
+  // The main thread is the load generator; the others are idle helpers.
+  setPriority(nice);
+  try {
+    writeFileSync('/proc/self/autogroup', String(nice));
+  } catch {
+    log('(no autogroup nice: /proc/self/autogroup not writable; nice orders only this session)');
+  }
 }
 
 function loadAverage(): number[] {
@@ -139,6 +170,7 @@ async function startHops(
       options.restProxyBin,
       backend.address,
       options.proxyCpus,
+      options.nice,
       options.cacheDir,
       children,
     );
@@ -294,7 +326,11 @@ async function main(): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  pinSelf(options.loadCpus);
+  if (options.nice !== 0 && process.env['BENCH_OWN_SESSION'] !== '1') {
+    await rerunInOwnSession();
+    return;
+  }
+  pinSelf(options.loadCpus, options.nice);
   const children = new ChildProcesses();
   process.on('exit', () => children.killAll());
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
@@ -309,7 +345,9 @@ async function main(): Promise<void> {
   const versions = { node: process.version, grpcJs: packageVersion('@grpc/grpc-js') };
   log(
     `triton-proxy bench: Node ${versions.node}; proxy pinned to CPU ${options.proxyCpus}, ` +
-      `load generator and backends to CPU ${options.loadCpus}; load average ${loadAverage().join(' ')}`,
+      `load generator and backends to CPU ${options.loadCpus}` +
+      (options.nice !== 0 ? `, all at nice ${options.nice}` : '') +
+      `; load average ${loadAverage().join(' ')}`,
   );
   if (options.restProxyBin) log(`rest-proxy: ${options.restProxyBin} (kserve/rest-proxy, Go)`);
   log(
