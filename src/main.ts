@@ -3,6 +3,7 @@ import './v8-flags';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './observability';
 import { startProxy, type Proxy } from './proxy';
+import { trimHeap, trimHeapWhenIdle } from './heap-trim';
 
 /**
  * Process entry: configuration from the environment (and CONFIG_FILE), the
@@ -60,6 +61,10 @@ async function main(): Promise<void> {
 
   const proxy = await startProxy(config, { logger });
   running.proxy = proxy;
+  // Start-up garbage and the young generation it grew go before traffic
+  // arrives; later bursts' garbage goes when they are over.
+  trimHeap();
+  trimHeapWhenIdle(10_000);
   if (config.demo.backend) {
     const port = proxy.port();
     process.stdout.write(
