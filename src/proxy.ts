@@ -456,6 +456,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     errors,
     isReady,
     registry: metrics.registry,
+    httpMetrics: metrics.http,
     access,
     quota,
     admission,

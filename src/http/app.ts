@@ -1,8 +1,8 @@
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import promBundle from 'express-prom-bundle';
+import { performance } from 'node:perf_hooks';
 import type { Registry } from 'prom-client';
 import { ProxyError, toProxyError } from '../errors';
-import { METRIC_PREFIX } from '../observability';
+import type { HttpMetrics } from '../observability';
 import { kserveRoutes, type KserveRoutesDeps } from './routes/kserve';
 import { probeRoutes, type ProbeDeps } from './routes/probes';
 import { authenticateRequests, clientLabelOf } from './auth';
@@ -11,6 +11,7 @@ import { sendError } from './send';
 
 export interface AppDeps extends KserveRoutesDeps, ProbeDeps {
   registry: Registry;
+  httpMetrics: HttpMetrics;
 }
 
 /** Model names and versions in paths become placeholders, keeping HTTP metric labels bounded. */
@@ -49,27 +50,25 @@ export function createApp(deps: AppDeps): Express {
   app.disable('etag');
   app.set('query parser', 'simple');
 
-  app.use(
-    promBundle({
-      promRegistry: deps.registry,
-      includeMethod: true,
-      includePath: true,
-      includeStatusCode: true,
-      includeUp: false,
-      // Client names come from the keys file (or a few fixed values), never from the request.
-      customLabels: { client: 'none' },
-      transformLabels: (labels, _req, res) => {
-        labels.client = clientLabelOf(res as Response);
-      },
-      autoregister: false,
-      metricType: 'histogram',
-      metricsPath: '/metrics-bundle-unused',
-      httpDurationMetricName: `${METRIC_PREFIX}http_request_duration_seconds`,
-      normalizePath: pathLabel,
-      formatStatusCode: (res) => String(res.statusCode),
-      bypass: { onRequest: (req) => req.path === '/metrics' || req.path.startsWith('/health/') },
-    }),
-  );
+  // Every request but scrapes and probes is timed, labelled once it is over
+  // (answered, or its connection gone) with the route template that served it.
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.path === '/metrics' || req.path.startsWith('/health/')) {
+      next();
+      return;
+    }
+    const started = performance.now();
+    res.once('close', () =>
+      deps.httpMetrics.observe(
+        req.method,
+        pathLabel(req),
+        res.statusCode,
+        clientLabelOf(res),
+        (performance.now() - started) / 1000,
+      ),
+    );
+    next();
+  });
   app.use(probeRoutes(deps));
   app.use('/v2', authenticateRequests(deps.access));
   app.use(kserveRoutes(deps));

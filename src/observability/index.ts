@@ -1,6 +1,7 @@
 export { createLogger, silentLogger } from './logger';
 export type { Logger, LoggerOptions } from './logger';
 export { Metrics, METRIC_PREFIX } from './metrics';
+export { HttpMetrics, HTTP_DURATION_METRIC } from './http-metrics';
 export type { Stage } from './metrics';
 export { ModelLabels } from './model-labels';
 export { ErrorReporter } from './error-reporter';

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { HttpMetrics } from './http-metrics';
 import { ModelGauge } from './model-gauge';
 import { ModelLabels } from './model-labels';
 
@@ -19,6 +20,8 @@ export type Stage = 'parse' | 'queue' | 'upstream' | 'encode';
  */
 export class Metrics {
   readonly registry = new Registry();
+  /** triton_proxy_http_request_duration_seconds, recorded by the HTTP layer. */
+  readonly http = new HttpMetrics(this.registry);
   readonly models: ModelLabels;
 
   readonly requestDuration = new Histogram({

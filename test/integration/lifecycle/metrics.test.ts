@@ -28,6 +28,11 @@ import {
 
 /** The metrics contract (README's table): name, type and label names. */
 const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> = [
+  [
+    'triton_proxy_http_request_duration_seconds',
+    'histogram',
+    ['method', 'path', 'status_code', 'client'],
+  ],
   ['triton_proxy_request_duration_seconds', 'histogram', ['model', 'route', 'outcome', 'protocol']],
   ['triton_proxy_grpc_request_duration_seconds', 'histogram', ['method', 'code', 'client']],
   ['triton_proxy_stage_duration_seconds', 'histogram', ['stage']],
@@ -182,7 +187,6 @@ describe('/metrics of a running proxy (Redis state, two fake Tritons, process me
         assert.ok(families.get(name)!.samples.length > 0, `${name} has no samples`);
       }
     }
-    assertFamily(families, HTTP_METRIC, 'histogram', ['method', 'path', 'status_code', 'client']);
     assertFamily(families, 'triton_proxy_nodejs_eventloop_lag_seconds', 'gauge', []);
     assertFamily(families, 'triton_proxy_process_cpu_user_seconds_total', 'counter', []);
     assertFamily(families, 'triton_proxy_process_resident_memory_bytes', 'gauge', []);
