@@ -27,7 +27,7 @@ import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
 import { ControlService, GenerateService, InferService } from './inference';
 import { MemoryTier, ModelPolicies, RedisTier, ResponseCache, type CacheHooks } from './cache';
-import { answerClientError, createApp } from './http';
+import { answerClientError, createApp, inferListener } from './http';
 import { GrpcFront } from './grpc';
 
 export const PROXY_VERSION = '0.1.0';
@@ -446,7 +446,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   access.start();
   closers.push(() => access.stop());
   const errors = new ErrorReporter(logger);
-  const app = createApp({
+  const httpDeps = {
     infer,
     generate,
     control,
@@ -460,7 +460,8 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     access,
     quota,
     admission,
-  });
+  };
+  const app = createApp(httpDeps);
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.
   const headersTimeoutMs = config.http.headersTimeoutMs || config.http.keepAliveTimeoutMs + 5000;
   const server = createServer(
@@ -470,7 +471,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       // that a slow client is cut close to its deadline.
       connectionsCheckingInterval: Math.max(100, Math.min(1000, headersTimeoutMs / 4)),
     },
-    app,
+    inferListener(app, httpDeps),
   );
   server.headersTimeout = headersTimeoutMs;
   // Bodies are bounded by HTTP_BODY_TIMEOUT_MS where they are read, with a JSON answer.

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { AccessControl, Client, Credentials } from '../access';
 import { toProxyError } from '../errors';
@@ -5,11 +6,12 @@ import { requestIdOf } from './context';
 import { sendError } from './send';
 
 /** Credentials as HTTP carries them: `Authorization: Bearer <key>` or `X-API-Key`. */
-export function credentialsOf(req: Request): Credentials {
-  const header = req.get('authorization');
+export function credentialsOf(req: IncomingMessage): Credentials {
+  const header = req.headers.authorization;
+  const apiKey = req.headers['x-api-key'];
   return {
     bearer: header !== undefined && /^bearer /i.test(header) ? header.slice(7).trim() : undefined,
-    apiKey: req.get('x-api-key'),
+    apiKey: Array.isArray(apiKey) ? apiKey[0] : apiKey,
   };
 }
 

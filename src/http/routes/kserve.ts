@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router as ExpressRouter, type Request, type Response } from 'express';
 import { invalidRequest, toProxyError } from '../../errors';
 import { readBinaryHeaderLength } from '../../codec';
@@ -40,97 +41,123 @@ const API_PATHS: readonly RegExp[] = [
   /^\/v2\/repository\/models\/[^/]+\/(load|unload)$/,
 ];
 
-type Handler = (
-  req: Request,
-  res: Response,
-  meta: { requestId: string; traceparent?: string; client: Client },
-) => Promise<void>;
+type Handler = (req: Request, res: Response, meta: RouteMeta) => Promise<void>;
 
 function param(req: Request, name: string): string {
   const v = (req.params as Record<string, string | undefined>)[name];
   return v ?? '';
 }
 
+export interface RouteMeta {
+  requestId: string;
+  traceparent?: string;
+  client: Client;
+}
+
+/** The model and version a route's path names ('' when it names none). */
+export interface RouteParams {
+  model: string;
+  version: string;
+}
+
 /**
- * Triton's HTTP/REST API (KServe v2 + Triton's extensions), same paths,
- * bodies and status codes. Routes are thin: read the request, call one
- * use-case method, write the answer.
+ * Runs one route for an authenticated request: every route names the scope
+ * it needs, a route naming a model is also checked against the client's
+ * model globs, and the client's quota is taken, all before any body is
+ * read; failures become the error answer. Works on plain node:http objects,
+ * so the infer listener (../infer-listener.ts) runs exactly what the
+ * express routes run.
  */
-export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
-  const router = ExpressRouter();
-  const readBody = (req: Request, limit: number): Promise<Buffer> =>
-    readBodyWithin(req, { limit, timeoutMs: deps.bodyTimeoutMs });
-
-  /**
-   * Reserves the body's bytes before reading it (its Content-Length, or as
-   * chunks arrive when there is none or it is compressed) and holds them,
-   * with the answer's, until the answer is written or the client is gone.
-   */
-  const readReservedBody = async (
-    req: Request,
-    res: Response,
-  ): Promise<{ body: Buffer; reservation: ByteReservation }> => {
-    const identity = (req.headers['content-encoding'] ?? 'identity').toLowerCase() === 'identity';
+export function runRoute(
+  deps: Pick<KserveRoutesDeps, 'access' | 'quota' | 'tracing' | 'errors'>,
+  scope: Scope,
+  model: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  client: () => Client,
+  fn: (meta: RouteMeta) => Promise<void>,
+): void {
+  const requestId = requestIdOf(req);
+  const trace = deps.tracing ? traceOf(req) : undefined;
+  const run = async (): Promise<void> => {
+    const c = client();
+    deps.access.authorize(c, scope, model === '' ? undefined : model);
+    // The quota is taken before the body is read; bytes count as declared.
     const declared = Number(req.headers['content-length'] ?? 0);
-    const upFront =
-      identity && Number.isFinite(declared) ? Math.min(declared, deps.maxBodyBytes) : 0;
-    let reservation: ByteReservation;
-    try {
-      reservation = deps.admission.reserveBytes(upFront);
-    } catch (err) {
-      // The body was not read: do not read it to keep the connection.
-      res.setHeader('connection', 'close');
-      throw err;
-    }
-    res.once('close', () => reservation.release());
-    const body = await readBodyWithin(req, {
-      limit: deps.maxBodyBytes,
-      timeoutMs: deps.bodyTimeoutMs,
-      reserved: upFront,
-      onBytes: (n) => reservation.grow(n),
-    });
-    return { body, reservation };
+    const quota = await deps.quota.consume(c, Number.isFinite(declared) ? declared : 0);
+    for (const [name, value] of Object.entries(quota.headers)) res.setHeader(name, value);
+    await fn({ requestId, traceparent: trace?.traceparent, client: c });
   };
+  run().catch((err: unknown) => {
+    if (isClientGoneError(err) || res.destroyed) return;
+    const e = toProxyError(err);
+    // Nobody is left to read an answer.
+    if (e.code === 'CLIENT_CLOSED') return;
+    deps.errors.report(e, { requestId, path: pathOf(req), traceId: trace?.traceId });
+    sendError(res, e, requestId);
+  });
+}
 
-  // Every route names the scope it needs; a route naming a model is also
-  // checked against the client's model globs. Both before any body is read.
-  const handle =
-    (scope: Scope, fn: Handler) =>
-    (req: Request, res: Response): void => {
-      const requestId = requestIdOf(req);
-      const trace = deps.tracing ? traceOf(req) : undefined;
-      const run = async (): Promise<void> => {
-        const client = clientOf(res);
-        const model = param(req, 'model');
-        deps.access.authorize(client, scope, model === '' ? undefined : model);
-        // The quota is taken before the body is read; bytes count as declared.
-        const declared = Number(req.headers['content-length'] ?? 0);
-        const quota = await deps.quota.consume(client, Number.isFinite(declared) ? declared : 0);
-        for (const [name, value] of Object.entries(quota.headers)) res.setHeader(name, value);
-        await fn(req, res, { requestId, traceparent: trace?.traceparent, client });
-      };
-      run().catch((err: unknown) => {
-        if (isClientGoneError(err) || res.destroyed) return;
-        const e = toProxyError(err);
-        // Nobody is left to read an answer.
-        if (e.code === 'CLIENT_CLOSED') return;
-        deps.errors.report(e, { requestId, path: req.path, traceId: trace?.traceId });
-        sendError(res, e, requestId);
-      });
-    };
+function pathOf(req: IncomingMessage): string {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
+}
 
-  const infer: Handler = async (req, res, meta) => {
-    const headerLength = readBinaryHeaderLength(req.get('inference-header-content-length'));
+/**
+ * Reserves the body's declared bytes from the in-flight byte cap before
+ * reading it (429 at once when they do not fit) and grows the reservation
+ * with the bytes that actually arrive.
+ */
+async function readReservedBody(
+  deps: Pick<KserveRoutesDeps, 'admission' | 'maxBodyBytes' | 'bodyTimeoutMs'>,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<{ body: Buffer; reservation: ByteReservation }> {
+  const identity = (req.headers['content-encoding'] ?? 'identity').toLowerCase() === 'identity';
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const upFront = identity && Number.isFinite(declared) ? Math.min(declared, deps.maxBodyBytes) : 0;
+  let reservation: ByteReservation;
+  try {
+    reservation = deps.admission.reserveBytes(upFront);
+  } catch (err) {
+    // The body was not read: do not read it to keep the connection.
+    res.setHeader('connection', 'close');
+    throw err;
+  }
+  res.once('close', () => reservation.release());
+  const body = await readBodyWithin(req, {
+    limit: deps.maxBodyBytes,
+    timeoutMs: deps.bodyTimeoutMs,
+    reserved: upFront,
+    onBytes: (n) => reservation.grow(n),
+  });
+  return { body, reservation };
+}
+
+/** POST .../infer: body in, one call to the inference use case, answer out. */
+export function inferHandler(
+  deps: Pick<KserveRoutesDeps, 'infer' | 'admission' | 'maxBodyBytes' | 'bodyTimeoutMs'>,
+): (
+  req: IncomingMessage,
+  res: ServerResponse,
+  meta: RouteMeta,
+  params: RouteParams,
+) => Promise<void> {
+  return async (req, res, meta, params) => {
+    const headerLength = readBinaryHeaderLength(
+      req.headers['inference-header-content-length'] as string | undefined,
+    );
     const timeoutMs = requestTimeoutOf(req);
-    const { body, reservation } = await readReservedBody(req, res);
+    const { body, reservation } = await readReservedBody(deps, req, res);
     const controller = new AbortController();
     const onClose = () => {
       if (!res.writableFinished) controller.abort();
     };
     res.once('close', onClose);
     const out = await deps.infer.infer({
-      model: param(req, 'model'),
-      version: param(req, 'version'),
+      model: params.model,
+      version: params.version,
       body,
       headerLength,
       timeoutMs,
@@ -152,6 +179,39 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
       headers['inference-header-content-length'] = out.headerLength;
     sendChunks(res, out.chunks, out.byteLength, headers);
   };
+}
+
+/**
+ * Triton's HTTP/REST API (KServe v2 + Triton's extensions), same paths,
+ * bodies and status codes. Routes are thin: read the request, call one
+ * use-case method, write the answer.
+ */
+export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
+  const router = ExpressRouter();
+  const readBody = (req: Request, limit: number): Promise<Buffer> =>
+    readBodyWithin(req, { limit, timeoutMs: deps.bodyTimeoutMs });
+
+  /**
+   * Reserves the body's bytes before reading it (its Content-Length, or as
+   * chunks arrive when there is none or it is compressed) and holds them,
+   * with the answer's, until the answer is written or the client is gone.
+   */
+  const handle =
+    (scope: Scope, fn: Handler) =>
+    (req: Request, res: Response): void =>
+      runRoute(
+        deps,
+        scope,
+        param(req, 'model'),
+        req,
+        res,
+        () => clientOf(res),
+        (meta) => fn(req, res, meta),
+      );
+
+  const serveInfer = inferHandler(deps);
+  const infer: Handler = (req, res, meta) =>
+    serveInfer(req, res, meta, { model: param(req, 'model'), version: param(req, 'version') });
 
   // Aborted when the client goes away before the answer is complete.
   const clientGone = (res: Response): AbortSignal => {
