@@ -6,4 +6,3 @@ import { setFlagsFromString } from 'node:v8';
 // 4 MiB calls; proxy CPU per 4 MiB request 31-36 ms -> 20-23 ms). main.ts
 // imports this module first, so the flag is set before anything else loads.
 setFlagsFromString('--external-memory-accounted-in-global-limit');
-
