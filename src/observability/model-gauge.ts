@@ -13,8 +13,12 @@ import type { Gauge } from 'prom-client';
  * when that label changes. Only models with a non-zero value are remembered:
  * garbage names cost nothing once idle.
  */
+type GaugeChild = { inc(value: number): void; dec(value: number): void };
+
 export class ModelGauge {
   private readonly contributions = new Map<string, { label: string; value: number }>();
+  /** One child per label value (bounded by the labeller): labels() hashes a label object per call. */
+  private readonly children = new Map<string, GaugeChild>();
 
   constructor(
     private readonly gauge: Gauge<'model'>,
@@ -25,14 +29,27 @@ export class ModelGauge {
     const label = this.labelOf(model);
     const previous = this.contributions.get(model);
     if (previous === undefined) {
-      this.gauge.labels(label).inc(value);
+      this.child(label).inc(value);
     } else if (previous.label === label) {
-      this.gauge.labels(label).inc(value - previous.value);
+      this.child(label).inc(value - previous.value);
     } else {
-      this.gauge.labels(previous.label).dec(previous.value);
-      this.gauge.labels(label).inc(value);
+      this.child(previous.label).dec(previous.value);
+      this.child(label).inc(value);
     }
     if (value === 0) this.contributions.delete(model);
-    else this.contributions.set(model, { label, value });
+    else if (previous === undefined) this.contributions.set(model, { label, value });
+    else {
+      previous.label = label;
+      previous.value = value;
+    }
+  }
+
+  private child(label: string): GaugeChild {
+    let child = this.children.get(label);
+    if (child === undefined) {
+      child = this.gauge.labels(label);
+      this.children.set(label, child);
+    }
+    return child;
   }
 }

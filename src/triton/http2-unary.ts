@@ -5,7 +5,6 @@ import {
   type ClientHttp2Session,
   type ClientHttp2Stream,
   type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
   type SecureClientSessionOptions,
 } from 'node:http2';
 import { status as GrpcStatus } from '@grpc/grpc-js';
@@ -406,15 +405,28 @@ class PendingCall implements UnaryCall {
       this.failSoon(new GrpcCallError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'));
       return;
     }
-    const headers: OutgoingHttpHeaders = {
-      ...this.request.metadata,
-      [h2.HTTP2_HEADER_METHOD]: 'POST',
-      [h2.HTTP2_HEADER_PATH]: this.request.path,
-      [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc',
-      [h2.HTTP2_HEADER_TE]: 'trailers',
-      [h2.HTTP2_HEADER_USER_AGENT]: userAgent ?? DEFAULT_USER_AGENT,
-      'grpc-timeout': grpcTimeout(remaining),
-    };
+    // The array form skips node:http2's header-object walk and copy; pseudo
+    // headers first, as HTTP/2 requires (node adds :scheme and :authority).
+    const headers: string[] = [
+      h2.HTTP2_HEADER_METHOD,
+      'POST',
+      h2.HTTP2_HEADER_PATH,
+      this.request.path,
+      h2.HTTP2_HEADER_CONTENT_TYPE,
+      'application/grpc',
+      h2.HTTP2_HEADER_TE,
+      'trailers',
+      h2.HTTP2_HEADER_USER_AGENT,
+      userAgent ?? DEFAULT_USER_AGENT,
+      'grpc-timeout',
+      grpcTimeout(remaining),
+    ];
+    const metadata = this.request.metadata;
+    if (metadata !== undefined) {
+      for (const name in metadata) {
+        if (Object.hasOwn(metadata, name)) headers.push(name, metadata[name]!);
+      }
+    }
     let stream: ClientHttp2Stream;
     try {
       stream = state.session.request(headers, { endStream: false });
