@@ -60,7 +60,7 @@ export function buildCase(id: CaseId): BenchCase {
     case 'bin-64m':
       return binaryIdentityCase(id, 64 * MiB, 2, 2.5);
     case 'json-1m':
-      return jsonIdentityCase(id, 1024 * 1024, 2, 1.5);
+      return jsonIdentityCase(id, 1024 * 1024, 2, 4);
   }
 }
 
