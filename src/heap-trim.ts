@@ -29,30 +29,50 @@ export function trimHeap(): void {
 }
 
 /**
- * Trims the heap once after each busy period: every `intervalMs` the event
- * loop's utilisation over the interval is read; when it fell below 1% after
- * a period above 5%, the burst is over and its garbage is released. Returns
- * a function that stops the timer.
+ * Decides, from the event loop's utilisation over successive intervals, when
+ * a burst of work is over: the first interval below 1% after one above 5%.
+ * The interval right after a trim is skipped: freeing what the trim
+ * collected (weak callbacks, buffers) is the trim's tail, not new work.
  */
-export function trimHeapWhenIdle(intervalMs: number, onTrim?: () => void): () => void {
+export class BurstEnd {
+  private busy = false;
+  private afterTrim = false;
+
+  /** Feeds one interval's utilisation (0..1); true when the heap should be trimmed now. */
+  next(utilization: number): boolean {
+    if (this.afterTrim) {
+      this.afterTrim = false;
+      return false;
+    }
+    if (utilization > 0.05) {
+      this.busy = true;
+      return false;
+    }
+    if (utilization < 0.01 && this.busy) {
+      this.busy = false;
+      this.afterTrim = true;
+      return true;
+    }
+    return false;
+  }
+}
+
+/**
+ * Trims the heap once after each busy period (see BurstEnd), reading the
+ * event loop's utilisation every `intervalMs`. Returns a function that stops
+ * the timer.
+ */
+export function trimHeapWhenIdle(intervalMs: number): () => void {
   let last = performance.eventLoopUtilization();
-  let busySinceTrim = false;
-  let afterTrim = false;
+  const burst = new BurstEnd();
   const timer = setInterval(() => {
     const now = performance.eventLoopUtilization();
     const utilization = performance.eventLoopUtilization(now, last).utilization;
     last = now;
-    // Freeing what the trim collected (weak callbacks, buffers) runs in the
-    // next interval: that is the trim's tail, not a new busy period.
-    if (afterTrim) afterTrim = false;
-    else if (utilization > 0.05) busySinceTrim = true;
-    else if (utilization < 0.01 && busySinceTrim) {
-      busySinceTrim = false;
+    if (burst.next(utilization)) {
       trimHeap();
       // The trim's own pause must not count as the next busy period.
       last = performance.eventLoopUtilization();
-      afterTrim = true;
-      onTrim?.();
     }
   }, intervalMs);
   timer.unref();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { getHeapSpaceStatistics } from 'node:v8';
-import { trimHeap, trimHeapWhenIdle } from '../../../src/heap-trim';
+import { BurstEnd, trimHeap } from '../../../src/heap-trim';
 
 function newSpaceBytes(): number {
   return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_size;
@@ -16,8 +16,6 @@ function growYoungGeneration(): void {
 }
 
 describe('heap trimming', function () {
-  this.timeout(20_000);
-
   it('shrinks a grown young generation back to its minimum', function () {
     growYoungGeneration();
     const grown = newSpaceBytes();
@@ -27,22 +25,19 @@ describe('heap trimming', function () {
     assert.ok(trimmed <= 2 * 1024 * 1024, `young generation trimmed to ${trimmed} bytes`);
   });
 
-  it('trims once after a busy period ends, not while idle throughout', async function () {
-    let trims = 0;
-    // Intervals are generous: only the order busy -> idle matters, not timing.
-    const stop = trimHeapWhenIdle(200, () => trims++);
-    try {
-      // Whatever ran before this test may count as a first busy period.
-      await new Promise((r) => setTimeout(r, 700));
-      const settled = trims;
-      await new Promise((r) => setTimeout(r, 700));
-      assert.equal(trims, settled, 'an idle process is not trimmed again and again');
-      const busyUntil = Date.now() + 400;
-      while (Date.now() < busyUntil) growYoungGeneration();
-      await new Promise((r) => setTimeout(r, 1100));
-      assert.equal(trims, settled + 1, 'one trim once the busy period is over');
-    } finally {
-      stop();
-    }
+  it('trims once when a busy period ends, never while idle throughout', function () {
+    const burst = new BurstEnd();
+    const decide = (utilizations: number[]) => utilizations.map((u) => burst.next(u));
+    assert.deepEqual(decide([0, 0.003, 0.02, 0]), [false, false, false, false]);
+    // Busy, still warm, then quiet: one trim, and the interval after it is its own tail.
+    assert.deepEqual(decide([0.4, 0.03, 0.005, 0.2, 0, 0]), [
+      false,
+      false,
+      true,
+      false,
+      false,
+      false,
+    ]);
+    assert.deepEqual(decide([0.9, 0.006]), [false, true]);
   });
 });
