@@ -225,7 +225,7 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   const generateCall = async (req: Request, res: Response, meta: Parameters<Handler>[2]) => {
     const timeoutMs = requestTimeoutOf(req);
     // The body's bytes stay reserved until the answer (or the stream) is over.
-    const { body } = await readReservedBody(req, res);
+    const { body } = await readReservedBody(deps, req, res);
     return {
       bytesReserved: true,
       model: param(req, 'model'),
