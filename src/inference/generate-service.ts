@@ -88,17 +88,7 @@ export class GenerateService {
     let outcome = 'ok';
     let label = this.labelFor(call.model);
     try {
-      const version = tritonVersion(call.version);
-      const info = await this.modelInfo(call.model, version, call);
-      const { request, clientGaveId } = this.parse(call, version, info);
-      const deadline = Date.now() + this.deps.infer.timeoutMs(request.parameters, call.timeoutMs);
-      const permit = await this.deps.admission.acquire(
-        call.model,
-        call.bytesReserved === true ? 0 : call.body.length,
-        call.signal,
-        deadline,
-        call.priority,
-      );
+      const { info, request, clientGaveId, deadline, permit } = await this.admit(call);
       try {
         const answer = info.decoupled
           ? await this.generateDecoupled(request, call, deadline, clientGaveId)
@@ -131,17 +121,7 @@ export class GenerateService {
     let label = this.labelFor(call.model);
     let inFlight = false;
     try {
-      const version = tritonVersion(call.version);
-      const info = await this.modelInfo(call.model, version, call);
-      const { request, clientGaveId } = this.parse(call, version, info);
-      const deadline = Date.now() + this.deps.infer.timeoutMs(request.parameters, call.timeoutMs);
-      const permit = await this.deps.admission.acquire(
-        call.model,
-        call.bytesReserved === true ? 0 : call.body.length,
-        call.signal,
-        deadline,
-        call.priority,
-      );
+      const { request, clientGaveId, deadline, permit } = await this.admit(call);
       try {
         const { stream, first } = await this.openStream(request, call, deadline);
         label = metrics.models.forKnown(call.model);
@@ -290,6 +270,25 @@ export class GenerateService {
           },
         ),
     );
+  }
+
+  /**
+   * The steps both routes take before talking to Triton: the model's metadata,
+   * the request built from the body, its deadline, and an admission permit.
+   */
+  private async admit(call: GenerateCall) {
+    const version = tritonVersion(call.version);
+    const info = await this.modelInfo(call.model, version, call);
+    const { request, clientGaveId } = this.parse(call, version, info);
+    const deadline = Date.now() + this.deps.infer.timeoutMs(request.parameters, call.timeoutMs);
+    const permit = await this.deps.admission.acquire(
+      call.model,
+      call.bytesReserved === true ? 0 : call.body.length,
+      call.signal,
+      deadline,
+      call.priority,
+    );
+    return { info, request, clientGaveId, deadline, permit };
   }
 
   private parse(
