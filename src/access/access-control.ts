@@ -15,7 +15,11 @@ export interface Credentials {
 }
 
 export interface AccessControlOptions {
-  /** YAML/JSON file with a top-level `clients` list; reloaded when it changes. */
+  /**
+   * YAML/JSON file(s) with a top-level `clients` list, comma-separated (e.g.
+   * inference keys and admin keys from two Secrets); each is reloaded when it
+   * changes and their clients are merged.
+   */
   keysFile?: string;
   keysReloadIntervalMs?: number;
   /** The older flat key list: each key gets `infer` and `read`. */
@@ -48,7 +52,7 @@ export class AccessControl {
   constructor(private readonly options: AccessControlOptions) {
     this.jwt = options.jwt ? new JwtVerifier(options.jwt) : undefined;
     this.enabled =
-      (options.keysFile ?? '') !== '' ||
+      (options.keysFile ?? '').split(',').some((f) => f.trim() !== '') ||
       (options.apiKeys?.length ?? 0) > 0 ||
       this.jwt !== undefined;
     this.anonymousClient = {
@@ -66,13 +70,23 @@ export class AccessControl {
     this.byKeyHash = this.buildTable(this.readKeysFile());
   }
 
-  /** Starts reloading the keys file when it changes. */
+  /** Starts reloading the keys files when one of them changes. */
   start(): void {
-    const file = this.options.keysFile;
-    if (!file || this.stopWatching) return;
-    this.stopWatching = watchFileChanges(file, this.options.keysReloadIntervalMs ?? 2000, () =>
-      this.reload(),
+    const files = this.keysFiles();
+    if (files.length === 0 || this.stopWatching) return;
+    const stops = files.map((file) =>
+      watchFileChanges(file, this.options.keysReloadIntervalMs ?? 2000, () => this.reload()),
     );
+    this.stopWatching = () => {
+      for (const stop of stops) stop();
+    };
+  }
+
+  private keysFiles(): string[] {
+    return (this.options.keysFile ?? '')
+      .split(',')
+      .map((f) => f.trim())
+      .filter((f) => f !== '');
   }
 
   stop(): void {
@@ -164,22 +178,47 @@ export class AccessControl {
     }
   }
 
+  /**
+   * Reads and merges every keys file. A client name or a key in two files is
+   * an error, like in one file: the files are one list split for mounting.
+   */
   private readKeysFile(): ReturnType<typeof parseKeysFile> {
-    const file = this.options.keysFile;
-    if (!file) return [];
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new KeysFileError(
-        `cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      );
+    const merged: ReturnType<typeof parseKeysFile> = [];
+    const names = new Map<string, string>();
+    const hashes = new Map<string, string>();
+    for (const file of this.keysFiles()) {
+      let text: string;
+      try {
+        text = readFileSync(file, 'utf8');
+      } catch (err) {
+        throw new KeysFileError(
+          `cannot read '${file}': ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        );
+      }
+      let keyed: ReturnType<typeof parseKeysFile>;
+      try {
+        keyed = parseKeysFile(text);
+      } catch (err) {
+        throw new KeysFileError(`'${file}': ${(err as Error).message}`);
+      }
+      for (const entry of keyed) {
+        const name = entry.client.name;
+        const other = names.get(name);
+        if (other !== undefined) {
+          throw new KeysFileError(`client '${name}' is listed in both '${other}' and '${file}'`);
+        }
+        names.set(name, file);
+        for (const h of entry.keySha256) {
+          const owner = hashes.get(h);
+          if (owner !== undefined) {
+            throw new KeysFileError(`'${file}': client '${name}' and client '${owner}' share a key`);
+          }
+          hashes.set(h, name);
+        }
+        merged.push(entry);
+      }
     }
-    try {
-      return parseKeysFile(text);
-    } catch (err) {
-      throw new KeysFileError(`'${file}': ${(err as Error).message}`);
-    }
+    return merged;
   }
 
   private buildTable(keyed: ReturnType<typeof parseKeysFile>): Map<string, Client> {

@@ -63,7 +63,7 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
       },
       auth: {
         keysFile: {
-          doc: 'YAML/JSON file with a top-level `clients` list (name, key or keySha256, scopes, models, quota, priority); reloaded when it changes. When set, every /v2 request needs a key.',
+          doc: 'YAML/JSON file with a top-level `clients` list (name, key or keySha256, scopes, models, quota, priority); several files comma-separated are merged (e.g. inference and admin keys from two Secrets). Reloaded when one changes. When set, every /v2 request needs a key.',
           format: String,
           default: '',
           env: 'AUTH_KEYS_FILE',

@@ -465,6 +465,64 @@ describe('front door: clients, scopes and secure defaults', function () {
     });
   });
 
+  describe('with inference and admin keys in two files', () => {
+    let inference: KeysFile;
+    let admin: KeysFile;
+    let proxy: TestProxy;
+
+    before(async () => {
+      inference = new KeysFile([{ name: 'inferer', key: 'k-infer', scopes: ['infer', 'read'] }]);
+      admin = new KeysFile([{ name: 'operator', key: 'k-admin', scopes: ['admin'] }]);
+      proxy = await startTestProxy({
+        TRITON_SERVERS: serversEnv(fakes),
+        AUTH_KEYS_FILE: `${inference.path}, ${admin.path}`,
+        AUTH_KEYS_RELOAD_INTERVAL_MS: '50',
+      });
+    });
+    after(async () => {
+      await proxy.close();
+      inference.remove();
+      admin.remove();
+    });
+
+    it('merges the clients of every file and reloads each file on its own', async () => {
+      const load = ROUTES.find((r) => r.family === 'model load')!;
+      assert.equal((await call(proxy.url, ROUTES[0]!, bearer('k-infer'))).status, 200);
+      assert.equal((await call(proxy.url, load, bearer('k-infer'))).status, 403);
+      assert.equal((await call(proxy.url, load, bearer('k-admin'))).status, 200);
+      assert.equal((await call(proxy.url, ROUTES[0]!, bearer('k-admin'))).status, 403);
+
+      admin.write([{ name: 'operator', key: 'k-admin-2', scopes: ['admin'] }]);
+      await waitFor(
+        async () => (await call(proxy.url, load, bearer('k-admin-2'))).status === 200,
+        5000,
+        'the rotated admin key to be accepted',
+      );
+      assert.equal((await call(proxy.url, load, bearer('k-admin'))).status, 403);
+      assert.equal((await call(proxy.url, ROUTES[0]!, bearer('k-infer'))).status, 200);
+    });
+  });
+
+  it('refuses to start when two keys files name the same client, naming both files', async () => {
+    const a = new KeysFile([{ name: 'twice', key: 'k-1', scopes: ['infer'] }]);
+    const b = new KeysFile([{ name: 'twice', key: 'k-2', scopes: ['admin'] }]);
+    try {
+      await assert.rejects(
+        startTestProxy({
+          TRITON_SERVERS: serversEnv(fakes),
+          AUTH_KEYS_FILE: `${a.path},${b.path}`,
+        }),
+        (err: Error) =>
+          err instanceof ConfigError &&
+          err.message.includes(a.path) &&
+          err.message.includes(b.path),
+      );
+    } finally {
+      a.remove();
+      b.remove();
+    }
+  });
+
   it('refuses to start with a keys file it cannot read, naming the setting', async () => {
     await assert.rejects(
       startTestProxy({
