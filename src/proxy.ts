@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config, type TritonServerConfig } from './config';
 import Redis from 'ioredis';
@@ -27,7 +28,14 @@ import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
 import { ControlService, GenerateService, InferService } from './inference';
 import { MemoryTier, ModelPolicies, RedisTier, ResponseCache, type CacheHooks } from './cache';
-import { answerClientError, createApp, inferListener } from './http';
+import {
+  answerClientError,
+  createApp,
+  inferListener,
+  readListenerTls,
+  reloadListenerTls,
+  type ListenerTls,
+} from './http';
 import { GrpcFront } from './grpc';
 
 export const PROXY_VERSION = '0.1.0';
@@ -464,15 +472,35 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   const app = createApp(httpDeps);
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.
   const headersTimeoutMs = config.http.headersTimeoutMs || config.http.keepAliveTimeoutMs + 5000;
-  const server = createServer(
-    {
-      keepAliveTimeout: config.http.keepAliveTimeoutMs,
-      // Node checks header deadlines on this period (30 s by default): check often enough
-      // that a slow client is cut close to its deadline.
-      connectionsCheckingInterval: Math.max(100, Math.min(1000, headersTimeoutMs / 4)),
-    },
-    inferListener(app, httpDeps),
-  );
+  const serverOptions = {
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    // Node checks header deadlines on this period (30 s by default): check often enough
+    // that a slow client is cut close to its deadline.
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, headersTimeoutMs / 4)),
+  };
+  const tls: ListenerTls | undefined =
+    config.http.tlsCertFile !== ''
+      ? {
+          certFile: config.http.tlsCertFile,
+          keyFile: config.http.tlsKeyFile,
+          clientCaFile: config.http.tlsClientCaFile,
+        }
+      : undefined;
+  const listener = inferListener(app, httpDeps);
+  let server: Server;
+  if (tls) {
+    let secure;
+    try {
+      secure = readListenerTls(tls);
+    } catch (err) {
+      throw new ConfigError((err as Error).message);
+    }
+    const https = createHttpsServer({ ...serverOptions, ...secure }, listener);
+    closers.push(reloadListenerTls(https, tls, config.auth.keysReloadIntervalMs, logger));
+    server = https;
+  } else {
+    server = createServer(serverOptions, listener);
+  }
   server.headersTimeout = headersTimeoutMs;
   // Bodies are bounded by HTTP_BODY_TIMEOUT_MS where they are read, with a JSON answer.
   server.requestTimeout = 0;

@@ -211,7 +211,9 @@ export class AccessControl {
         for (const h of entry.keySha256) {
           const owner = hashes.get(h);
           if (owner !== undefined) {
-            throw new KeysFileError(`'${file}': client '${name}' and client '${owner}' share a key`);
+            throw new KeysFileError(
+              `'${file}': client '${name}' and client '${owner}' share a key`,
+            );
           }
           hashes.set(h, name);
         }

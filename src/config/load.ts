@@ -98,6 +98,19 @@ function finish(raw: Raw, env: NodeJS.ProcessEnv, allowNoServers: boolean): Conf
   } catch (err) {
     throw new ConfigError(`admission.modelLimits (MODEL_LIMITS): ${(err as Error).message}`);
   }
+  const { tlsCertFile, tlsKeyFile, tlsClientCaFile } = raw.http;
+  if ((tlsCertFile === '') !== (tlsKeyFile === '')) {
+    throw new ConfigError(
+      tlsCertFile === ''
+        ? 'http.tlsCertFile (TLS_CERT_FILE) is needed with TLS_KEY_FILE'
+        : 'http.tlsKeyFile (TLS_KEY_FILE) is needed with TLS_CERT_FILE',
+    );
+  }
+  if (tlsClientCaFile !== '' && tlsCertFile === '') {
+    throw new ConfigError(
+      'http.tlsClientCaFile (TLS_CLIENT_CA_FILE) needs TLS_CERT_FILE and TLS_KEY_FILE',
+    );
+  }
   if (raw.retry.maxAttempts < 1)
     throw new ConfigError('retry.maxAttempts (RETRY_MAX_ATTEMPTS) must be >= 1');
   if (raw.retry.budgetRatio < 0 || raw.retry.budgetRatio > 1) {

@@ -53,6 +53,24 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           default: 8001,
           env: 'GRPC_PORT',
         },
+        tlsCertFile: {
+          doc: 'PEM certificate (chain) of the HTTP listener; with TLS_KEY_FILE the listener speaks HTTPS only. Reloaded when it changes (AUTH_KEYS_RELOAD_INTERVAL_MS).',
+          format: String,
+          default: '',
+          env: 'TLS_CERT_FILE',
+        },
+        tlsKeyFile: {
+          doc: 'PEM private key of TLS_CERT_FILE.',
+          format: String,
+          default: '',
+          env: 'TLS_KEY_FILE',
+        },
+        tlsClientCaFile: {
+          doc: 'PEM CA bundle for mutual TLS: clients must present a certificate it signed (empty = no client certificate).',
+          format: String,
+          default: '',
+          env: 'TLS_CLIENT_CA_FILE',
+        },
         apiKeys: {
           doc: 'Comma-separated API keys; when set, /v2 requests need `Authorization: Bearer <key>` or `X-API-Key`.',
           format: String,

@@ -3,3 +3,5 @@ export type { AppDeps } from './app';
 export { answerClientError } from './client-error';
 export { inferListener, matchInferRoute } from './infer-listener';
 export type { InferRoute } from './infer-listener';
+export { readListenerTls, reloadListenerTls } from './tls';
+export type { ListenerTls } from './tls';
