@@ -155,6 +155,8 @@ describe('helm chart triton-proxy', function () {
 
       it('points the probes at the paths the proxy serves, on its http port', function () {
         const container = proxyContainer(objects());
+        // A values file that serves TLS on the listener probes over HTTPS.
+        const tls = valuesCase.name === 'ci/full-values.yaml' ? { scheme: 'HTTPS' } : {};
         assert.deepEqual(at(container, 'ports', 0), {
           name: 'http',
           containerPort: 8000,
@@ -163,14 +165,17 @@ describe('helm chart triton-proxy', function () {
         assert.deepEqual(at(container, 'startupProbe', 'httpGet'), {
           path: '/health/live',
           port: 'http',
+          ...tls,
         });
         assert.deepEqual(at(container, 'livenessProbe', 'httpGet'), {
           path: '/health/live',
           port: 'http',
+          ...tls,
         });
         assert.deepEqual(at(container, 'readinessProbe', 'httpGet'), {
           path: '/health/ready',
           port: 'http',
+          ...tls,
         });
       });
 
@@ -236,6 +241,7 @@ describe('helm chart triton-proxy', function () {
           ports.map((p) => [p.name, p.targetPort]),
           [
             ['http', 'http'],
+            ['grpc', 'grpc'],
             ['metrics', 'http'],
           ],
         );
@@ -443,6 +449,84 @@ describe('helm chart triton-proxy', function () {
         'ci-only-password',
       );
       assert.ok(!JSON.stringify(configData(objects)).includes('ci-only-password'));
+    });
+  });
+
+  describe('securing the proxy', function () {
+    const secured = (): K8sObject[] =>
+      render(helm, {
+        set: {
+          'auth.keysFile.clients[0].name': 'team-a',
+          'auth.keysFile.clients[0].keySha256': 'ab'.repeat(32),
+          'auth.keysFile.clients[0].scopes[0]': 'infer',
+          'auth.adminKeysFile.existingSecret': 'platform-admin-keys',
+          'tls.existingSecret': 'proxy-tls',
+          'networkPolicy.enabled': true,
+        },
+      });
+    const envValue = (objects: readonly K8sObject[], name: string): unknown =>
+      (proxyContainer(objects).env as Array<Record<string, unknown>>).find((e) => e.name === name)
+        ?.value;
+
+    it('mounts inference and admin keys files from separate Secrets and lists both in AUTH_KEYS_FILE', function () {
+      const objects = secured();
+      assert.equal(
+        envValue(objects, 'AUTH_KEYS_FILE'),
+        '/etc/triton-proxy/auth/keys-file/keys.yaml,/etc/triton-proxy/auth/admin-keys-file/admin-keys.yaml',
+      );
+      const generated = findObjects(objects, 'Secret').find((o) =>
+        o.metadata.name.endsWith('-keys-file'),
+      );
+      assert.ok(generated, 'the chart renders a Secret for clients given in values');
+      const file = Buffer.from(String(at(generated, 'data', 'keys.yaml')), 'base64').toString();
+      assert.match(file, /name: team-a/);
+      const volumes = podSpec(objects).volumes as Array<Record<string, unknown>>;
+      const secretOf = (name: string): unknown =>
+        at(
+          volumes.find((v) => v.name === name),
+          'secret',
+          'secretName',
+        );
+      assert.equal(secretOf('keys-file'), generated.metadata.name);
+      assert.equal(secretOf('admin-keys-file'), 'platform-admin-keys');
+    });
+
+    it('serves TLS from the given Secret and probes over HTTPS', function () {
+      const objects = secured();
+      assert.equal(envValue(objects, 'TLS_CERT_FILE'), '/etc/triton-proxy/tls/listener/tls.crt');
+      assert.equal(envValue(objects, 'TLS_KEY_FILE'), '/etc/triton-proxy/tls/listener/tls.key');
+      assert.equal(envValue(objects, 'TLS_CLIENT_CA_FILE'), undefined);
+      assert.equal(at(proxyContainer(objects), 'readinessProbe', 'httpGet', 'scheme'), 'HTTPS');
+    });
+
+    it('probes by TCP connect under mutual TLS, where the kubelet has no client certificate', function () {
+      const objects = render(helm, {
+        set: { 'tls.existingSecret': 'proxy-tls', 'tls.clientCaKey': 'ca.crt' },
+      });
+      assert.equal(
+        envValue(objects, 'TLS_CLIENT_CA_FILE'),
+        '/etc/triton-proxy/tls/listener/ca.crt',
+      );
+      assert.deepEqual(at(proxyContainer(objects), 'livenessProbe', 'tcpSocket'), { port: 'http' });
+    });
+
+    it('exposes the gRPC front end on the Service and admits it in the NetworkPolicy, unless grpcPort is 0', function () {
+      const objects = secured();
+      assert.equal(configData(objects).GRPC_PORT, '8001');
+      const ports = at(findObject(objects, 'Service'), 'spec', 'ports') as Array<
+        Record<string, unknown>
+      >;
+      assert.ok(ports.some((p) => p.name === 'grpc' && p.targetPort === 'grpc'));
+      assert.match(
+        JSON.stringify(at(findObject(objects, 'NetworkPolicy'), 'spec', 'ingress')),
+        /"grpc"/,
+      );
+      const off = render(helm, { set: { grpcPort: 0 } });
+      assert.equal(configData(off).GRPC_PORT, '0');
+      const offPorts = at(findObject(off, 'Service'), 'spec', 'ports') as Array<
+        Record<string, unknown>
+      >;
+      assert.ok(!offPorts.some((p) => p.name === 'grpc'));
     });
   });
 

@@ -238,3 +238,36 @@ which every install renders, so a bad combination fails `helm install` before an
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/*
+The keys files the proxy reads (AUTH_KEYS_FILE, comma-separated): one per configured
+Secret, each mounted as a directory so Secret updates reach the running proxy.
+*/}}
+{{- define "triton-proxy.keysFiles" -}}
+{{- $files := list }}
+{{- range $kind := list "keysFile" "adminKeysFile" }}
+{{- $f := index $.Values.auth $kind }}
+{{- if or $f.existingSecret $f.clients }}
+{{- $files = append $files (printf "/etc/triton-proxy/auth/%s/%s" ($kind | kebabcase) $f.key) }}
+{{- end }}
+{{- end }}
+{{- join "," $files }}
+{{- end }}
+
+{{/*
+A probe's handler. Over TLS the kubelet probes with HTTPS; with mutual TLS it cannot present
+a client certificate, so the probe falls back to a TCP connect.
+*/}}
+{{- define "triton-proxy.probeHandler" -}}
+{{- if .root.Values.tls.clientCaKey }}
+tcpSocket:
+  port: http
+{{- else }}
+httpGet:
+  path: {{ .path }}
+  port: http
+  {{- if .root.Values.tls.existingSecret }}
+  scheme: HTTPS
+  {{- end }}
+{{- end }}
+{{- end }}
