@@ -26,6 +26,7 @@ import {
 } from './routing';
 import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
+import { InferRequestParser } from './codec';
 import { ControlService, GenerateService, InferService } from './inference';
 import { MemoryTier, ModelPolicies, RedisTier, ResponseCache, type CacheHooks } from './cache';
 import {
@@ -393,7 +394,12 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   const { cache, close: closeCache } = createCache(config, state, metrics, logger);
   closers.push(closeCache);
   const retryAfterSeconds = a.retryAfterSeconds;
+  const parser = new InferRequestParser({
+    workerThresholdBytes: config.http.jsonWorkerThresholdBytes,
+  });
+  closers.push(() => parser.close());
   const infer = new InferService({
+    parser,
     cache,
     router,
     servers: fleet,

@@ -47,6 +47,14 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           default: 128 * MiB,
           env: 'MAX_BODY_BYTES',
         },
+        // JSON.parse runs at roughly 10-100 ms per MiB (more with large integers
+        // or NaN tokens), so 256 KiB keeps an inline parse near the 20 ms budget.
+        jsonWorkerThresholdBytes: {
+          doc: 'JSON request text (a whole JSON body, or the inference header of a binary one) larger than this is parsed in worker threads (one per core, at most 4) instead of on the event loop; smaller bodies are parsed inline.',
+          format: 'nat',
+          default: 256 * 1024,
+          env: 'JSON_WORKER_THRESHOLD_BYTES',
+        },
         grpcPort: {
           doc: "Port of the gRPC front end (inference.GRPCInferenceService, Triton's gRPC default 8001) on the same HOST; 0 disables it.",
           format: 'port',

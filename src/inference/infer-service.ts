@@ -5,7 +5,7 @@ import type {
   ParameterValue,
   Parameters,
 } from '../protocol';
-import { parseInferRequest, encodeInferResponse, type EncodedInferResponse } from '../codec';
+import { encodeInferResponse, type EncodedInferResponse, type InferRequestParser } from '../codec';
 import type { AdmissionController, AdmissionPriority } from '../admission';
 import { SequenceAffinity, type Router } from '../routing';
 import { executeWithRetry, type Backoff, type RetryBudget } from '../resilience';
@@ -120,6 +120,8 @@ export interface ModelLoader {
 }
 
 export interface InferServiceDeps {
+  /** REST bodies to requests: inline when small, in worker threads when large. */
+  parser: InferRequestParser;
   router: Router;
   servers: { get(name: string): Upstream | undefined };
   admission: AdmissionController;
@@ -225,7 +227,9 @@ export class InferService {
       : labels.forUntrusted(call.model);
     try {
       this.deps.metrics.requestBytes.observe(call.body.length);
-      const { request, plan } = parseInferRequest({
+      // A large body may move to a parse worker (its Buffer is then empty here): its size is kept.
+      const bodyBytes = call.body.length;
+      const { request, plan } = await this.deps.parser.parse({
         body: call.body,
         headerLength: call.headerLength,
         modelName: call.model,
@@ -246,7 +250,7 @@ export class InferService {
           noStore: call.cacheControl?.noStore,
           noCache: call.cacheControl?.noCache,
         },
-        (signal) => this.fetch(request, call, deadline, signal),
+        (signal) => this.fetch(request, call, bodyBytes, deadline, signal),
       );
       const response = answer.response;
       modelLabel = this.deps.metrics.models.forKnown(call.model);
@@ -379,13 +383,14 @@ export class InferService {
   private async fetch(
     request: ModelInferRequest,
     call: InferCall,
+    bodyBytes: number,
     deadline: number,
     signal: AbortSignal,
   ): Promise<ModelInferResponse> {
     const t1 = performance.now();
     const permit = await this.deps.admission.acquire(
       call.model,
-      call.bytesReserved === true ? 0 : call.body.length,
+      call.bytesReserved === true ? 0 : bodyBytes,
       signal,
       deadline,
       call.priority,
