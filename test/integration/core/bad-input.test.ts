@@ -43,7 +43,7 @@ function chunked(body: Buffer, chunkSize: number): Buffer {
 
 // Every case runs twice: JSON parsed on the event loop, and every JSON body
 // parsed in the worker pool (threshold 0); both must answer the same.
-const PARSERS = [
+const PARSERS: Array<{ where: string; env: Record<string, string> }> = [
   { where: 'parsed inline', env: {} },
   { where: 'parsed in a worker thread', env: { JSON_WORKER_THRESHOLD_BYTES: '0' } },
 ];
