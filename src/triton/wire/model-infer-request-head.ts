@@ -1,21 +1,8 @@
-import type { Parameters } from '../../protocol';
-import { decodeParameterEntry } from './parameters';
-import { ProtoReader, WIRE_LENGTH_DELIMITED, asBuffer } from './proto-reader';
-
-// inference.ModelInferRequest field tags the proxy reads; every other field is skipped.
-const MODEL_NAME = (1 << 3) | WIRE_LENGTH_DELIMITED;
-const MODEL_VERSION = (2 << 3) | WIRE_LENGTH_DELIMITED;
-const ID = (3 << 3) | WIRE_LENGTH_DELIMITED;
-const PARAMETERS = (4 << 3) | WIRE_LENGTH_DELIMITED;
+import { type MessageHead, newMessageHead, readHeadField } from './message-head';
+import { ProtoReader, asBuffer } from './proto-reader';
 
 /** What routing, admission and deadlines need from a ModelInferRequest. */
-export interface ModelInferRequestHead {
-  modelName: string;
-  modelVersion: string;
-  id: string;
-  /** Request-level parameters (sequence_id, sequence_start, sequence_end, priority, timeout, ...). */
-  parameters: Parameters;
-}
+export type ModelInferRequestHead = MessageHead;
 
 /**
  * Reads the name, version, id and request parameters of an encoded
@@ -26,28 +13,10 @@ export interface ModelInferRequestHead {
  */
 export function readModelInferRequestHead(bytes: Uint8Array): ModelInferRequestHead {
   const r = new ProtoReader(asBuffer(bytes));
-  let modelName = '';
-  let modelVersion = '';
-  let id = '';
-  const parameters: Parameters = {};
+  const head = newMessageHead();
   while (r.pos < r.limit) {
     const tag = r.tag();
-    switch (tag) {
-      case MODEL_NAME:
-        modelName = r.string();
-        break;
-      case MODEL_VERSION:
-        modelVersion = r.string();
-        break;
-      case ID:
-        id = r.string();
-        break;
-      case PARAMETERS:
-        decodeParameterEntry(r, parameters);
-        break;
-      default:
-        r.skip(tag);
-    }
+    if (!readHeadField(r, tag, head)) r.skip(tag);
   }
-  return { modelName, modelVersion, id, parameters };
+  return head;
 }

@@ -1,13 +1,7 @@
-import type { InferRequestedOutput, ModelInferRequest, Parameters } from '../../protocol';
-import { decodeParameterEntry, parametersSize, writeParameters } from './parameters';
+import type { InferRequestedOutput, ModelInferRequest } from '../../protocol';
+import { headSize, newMessageHead, readHeadField, writeHead } from './message-head';
 import { ProtoReader, WIRE_LENGTH_DELIMITED, asBuffer } from './proto-reader';
-import {
-  ProtoWriter,
-  stringSize,
-  varint32Size,
-  writeMessage,
-  writeStringField,
-} from './proto-writer';
+import { ProtoWriter, varint32Size, writeMessage } from './proto-writer';
 import {
   type TensorMetadata,
   decodeRequestedOutput,
@@ -20,11 +14,7 @@ import {
 import { type ContentRanges, resolveTensorData } from './typed-contents';
 import { WireFormatError } from './wire-format-error';
 
-// inference.ModelInferRequest field tags.
-const MODEL_NAME = (1 << 3) | WIRE_LENGTH_DELIMITED;
-const MODEL_VERSION = (2 << 3) | WIRE_LENGTH_DELIMITED;
-const ID = (3 << 3) | WIRE_LENGTH_DELIMITED;
-const PARAMETERS = (4 << 3) | WIRE_LENGTH_DELIMITED;
+// inference.ModelInferRequest field tags (1-4 in ./message-head).
 const INPUTS = (5 << 3) | WIRE_LENGTH_DELIMITED;
 const OUTPUTS = (6 << 3) | WIRE_LENGTH_DELIMITED;
 const RAW_INPUT_CONTENTS = (7 << 3) | WIRE_LENGTH_DELIMITED;
@@ -59,11 +49,7 @@ function encodeRequest(msg: ModelInferRequest, prefix: number): Buffer {
     );
   }
   const lengths: number[] = [];
-  let size = 0;
-  if (msg.modelName.length > 0) size += 1 + stringSize(msg.modelName, lengths);
-  if (msg.modelVersion.length > 0) size += 1 + stringSize(msg.modelVersion, lengths);
-  if (msg.id.length > 0) size += 1 + stringSize(msg.id, lengths);
-  size += parametersSize(msg.parameters, lengths);
+  let size = headSize(msg, lengths);
   for (const input of msg.inputs) size += tensorFieldSize(input, lengths);
   for (const output of msg.outputs) size += requestedOutputFieldSize(output, lengths);
   for (const raw of msg.rawInputContents) size += 1 + varint32Size(raw.length) + raw.length;
@@ -71,10 +57,7 @@ function encodeRequest(msg: ModelInferRequest, prefix: number): Buffer {
 }
 
 function writeRequest(w: ProtoWriter, msg: ModelInferRequest): void {
-  writeStringField(w, MODEL_NAME, msg.modelName);
-  writeStringField(w, MODEL_VERSION, msg.modelVersion);
-  writeStringField(w, ID, msg.id);
-  writeParameters(w, PARAMETERS, msg.parameters);
+  writeHead(w, msg);
   for (const input of msg.inputs) writeTensor(w, INPUTS, input);
   for (const output of msg.outputs) writeRequestedOutput(w, OUTPUTS, output);
   // Every entry is written, empty ones too: position pairs it with its input.
@@ -91,10 +74,7 @@ function writeRequest(w: ProtoWriter, msg: ModelInferRequest): void {
 export function decodeModelInferRequest(bytes: Uint8Array): ModelInferRequest {
   const buf = asBuffer(bytes);
   const r = new ProtoReader(buf);
-  let modelName = '';
-  let modelVersion = '';
-  let id = '';
-  const parameters: Parameters = {};
+  const head = newMessageHead();
   const inputs: TensorMetadata[] = [];
   const contents: (ContentRanges | undefined)[] = [];
   const outputs: InferRequestedOutput[] = [];
@@ -102,18 +82,6 @@ export function decodeModelInferRequest(bytes: Uint8Array): ModelInferRequest {
   while (r.pos < r.limit) {
     const tag = r.tag();
     switch (tag) {
-      case MODEL_NAME:
-        modelName = r.string();
-        break;
-      case MODEL_VERSION:
-        modelVersion = r.string();
-        break;
-      case ID:
-        id = r.string();
-        break;
-      case PARAMETERS:
-        decodeParameterEntry(r, parameters);
-        break;
       case INPUTS:
         decodeTensor(r, inputs, contents);
         break;
@@ -124,9 +92,9 @@ export function decodeModelInferRequest(bytes: Uint8Array): ModelInferRequest {
         raw.push(r.bytes());
         break;
       default:
-        r.skip(tag);
+        if (!readHeadField(r, tag, head)) r.skip(tag);
     }
   }
   const rawInputContents = resolveTensorData(buf, 'input', inputs, contents, raw);
-  return { modelName, modelVersion, id, parameters, inputs, outputs, rawInputContents };
+  return { ...head, inputs, outputs, rawInputContents };
 }

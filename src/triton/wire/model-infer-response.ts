@@ -1,22 +1,18 @@
-import type { ModelInferResponse, Parameters } from '../../protocol';
-import { decodeParameterEntry, parametersSize, writeParameters } from './parameters';
-import { ProtoReader, WIRE_LENGTH_DELIMITED, asBuffer } from './proto-reader';
+import type { ModelInferResponse } from '../../protocol';
 import {
-  ProtoWriter,
-  stringSize,
-  varint32Size,
-  writeMessage,
-  writeStringField,
-} from './proto-writer';
+  headSize,
+  newMessageHead,
+  readHeadField,
+  writeHead,
+  type MessageHead,
+} from './message-head';
+import { ProtoReader, WIRE_LENGTH_DELIMITED, asBuffer } from './proto-reader';
+import { ProtoWriter, varint32Size, writeMessage } from './proto-writer';
 import { type TensorMetadata, decodeTensor, tensorFieldSize, writeTensor } from './tensors';
 import { type ContentRanges, resolveTensorData } from './typed-contents';
 import { WireFormatError } from './wire-format-error';
 
-// inference.ModelInferResponse field tags.
-const MODEL_NAME = (1 << 3) | WIRE_LENGTH_DELIMITED;
-const MODEL_VERSION = (2 << 3) | WIRE_LENGTH_DELIMITED;
-const ID = (3 << 3) | WIRE_LENGTH_DELIMITED;
-const PARAMETERS = (4 << 3) | WIRE_LENGTH_DELIMITED;
+// inference.ModelInferResponse field tags (1-4 in ./message-head).
 const OUTPUTS = (5 << 3) | WIRE_LENGTH_DELIMITED;
 const RAW_OUTPUT_CONTENTS = (6 << 3) | WIRE_LENGTH_DELIMITED;
 
@@ -34,11 +30,7 @@ export function decodeModelInferResponse(bytes: Uint8Array): ModelInferResponse 
 }
 
 /** A response being decoded; fields from repeated occurrences of the message merge into it. */
-export interface ResponseState {
-  modelName: string;
-  modelVersion: string;
-  id: string;
-  parameters: Parameters;
+export interface ResponseState extends MessageHead {
   outputs: TensorMetadata[];
   contents: (ContentRanges | undefined)[];
   raw: Buffer[];
@@ -46,10 +38,7 @@ export interface ResponseState {
 
 export function newResponseState(): ResponseState {
   return {
-    modelName: '',
-    modelVersion: '',
-    id: '',
-    parameters: {},
+    ...newMessageHead(),
     outputs: [],
     contents: [],
     raw: [],
@@ -61,18 +50,6 @@ export function decodeResponseFields(r: ProtoReader, s: ResponseState): void {
   while (r.pos < r.limit) {
     const tag = r.tag();
     switch (tag) {
-      case MODEL_NAME:
-        s.modelName = r.string();
-        break;
-      case MODEL_VERSION:
-        s.modelVersion = r.string();
-        break;
-      case ID:
-        s.id = r.string();
-        break;
-      case PARAMETERS:
-        decodeParameterEntry(r, s.parameters);
-        break;
       case OUTPUTS:
         decodeTensor(r, s.outputs, s.contents);
         break;
@@ -80,7 +57,7 @@ export function decodeResponseFields(r: ProtoReader, s: ResponseState): void {
         s.raw.push(r.bytes());
         break;
       default:
-        r.skip(tag);
+        if (!readHeadField(r, tag, s)) r.skip(tag);
     }
   }
 }
@@ -110,21 +87,14 @@ export function responseSize(msg: ModelInferResponse, lengths: number[]): number
       `response has ${msg.rawOutputContents.length} raw output contents for ${msg.outputs.length} outputs`,
     );
   }
-  let size = 0;
-  if (msg.modelName.length > 0) size += 1 + stringSize(msg.modelName, lengths);
-  if (msg.modelVersion.length > 0) size += 1 + stringSize(msg.modelVersion, lengths);
-  if (msg.id.length > 0) size += 1 + stringSize(msg.id, lengths);
-  size += parametersSize(msg.parameters, lengths);
+  let size = headSize(msg, lengths);
   for (const output of msg.outputs) size += tensorFieldSize(output, lengths);
   for (const raw of msg.rawOutputContents) size += 1 + varint32Size(raw.length) + raw.length;
   return size;
 }
 
 export function writeResponse(w: ProtoWriter, msg: ModelInferResponse): void {
-  writeStringField(w, MODEL_NAME, msg.modelName);
-  writeStringField(w, MODEL_VERSION, msg.modelVersion);
-  writeStringField(w, ID, msg.id);
-  writeParameters(w, PARAMETERS, msg.parameters);
+  writeHead(w, msg);
   for (const output of msg.outputs) writeTensor(w, OUTPUTS, output);
   for (const raw of msg.rawOutputContents) {
     w.uint32(RAW_OUTPUT_CONTENTS);
