@@ -7,27 +7,21 @@ import {
   sseEvent,
   type GenerateInputSpec,
 } from '../codec';
-import type { AdmissionController, AdmissionPriority } from '../admission';
+import type { AdmissionController } from '../admission';
 import type { ModelStateStore } from '../model-state';
 import type { Metrics } from '../observability';
 import { decodeModelStreamInferResponse, type ModelStream } from '../triton';
 import type { CallMeta, ControlService } from './control-service';
-import { clientClosed, tritonVersion, type InferService } from './infer-service';
+import { clientClosed, tritonVersion, type ClientCall, type InferService } from './infer-service';
 
-export interface GenerateCall {
+export interface GenerateCall extends ClientCall {
   model: string;
   version: string;
   body: Buffer;
   /** X-Request-Timeout-Ms, when the client bounds the time to the first response itself. */
   timeoutMs?: number;
-  requestId: string;
-  traceparent?: string;
-  /** Aborted when the client goes away. */
-  signal: AbortSignal;
   /** The caller reserved the body's bytes before reading it (AdmissionController.reserveBytes). */
   bytesReserved?: boolean;
-  /** The client's priority in admission. */
-  priority?: AdmissionPriority;
 }
 
 /** A generate answer: Triton answers 200 with an error body when a model gives other than one response. */

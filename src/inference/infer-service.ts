@@ -23,7 +23,17 @@ import type { ModelStateStore } from '../model-state';
 import type { Metrics } from '../observability';
 import type { CacheStatus, ResponseCache } from '../cache';
 
-export interface InferCall {
+/** What every call into the inference services carries about its client. */
+export interface ClientCall {
+  requestId: string;
+  traceparent?: string;
+  /** Aborted when the client cancels or goes away. */
+  signal: AbortSignal;
+  /** The client's priority: served first (high) or shed first (low) under overload. */
+  priority?: AdmissionPriority;
+}
+
+export interface InferCall extends ClientCall {
   model: string;
   version: string;
   body: Buffer;
@@ -31,14 +41,8 @@ export interface InferCall {
   headerLength: number | undefined;
   /** X-Request-Timeout-Ms, when the client bounds the request itself. */
   timeoutMs?: number;
-  requestId: string;
-  traceparent?: string;
-  /** Aborted when the client goes away. */
-  signal: AbortSignal;
   /** The caller reserved the body's bytes before reading it (AdmissionController.reserveBytes). */
   bytesReserved?: boolean;
-  /** The client's priority: served first (high) or shed first (low) under overload. */
-  priority?: AdmissionPriority;
   /** The caller's Cache-Control directives that matter to the response cache. */
   cacheControl?: { noStore: boolean; noCache: boolean };
 }
@@ -47,26 +51,20 @@ export interface InferCall {
 export type InferResult = EncodedInferResponse & { cacheStatus: CacheStatus | undefined };
 
 /** ModelInfer as a gRPC client sent it: the encoded message, forwarded without decoding tensors. */
-export interface MessageInferCall {
+export interface MessageInferCall extends ClientCall {
   /** An encoded inference.ModelInferRequest. */
   message: Buffer;
   /** The client's own deadline (grpc-timeout) in ms since epoch, when it set one. */
   deadline?: number;
-  requestId: string;
-  traceparent?: string;
-  /** Aborted when the client cancels or goes away. */
-  signal: AbortSignal;
   /** Checks the client may use the model the message names (throws FORBIDDEN). */
   authorize?: (model: string) => void;
-  /** The client's priority: served first (high) or shed first (low) under overload. */
-  priority?: AdmissionPriority;
 }
 
 /**
  * ModelStreamInfer as a gRPC client opened it: request messages pulled from
  * the client, response messages pushed back, all as encoded bytes.
  */
-export interface MessageStreamCall {
+export interface MessageStreamCall extends ClientCall {
   /** The first request (the stream is routed on it). */
   first: Buffer;
   /** The client's next request; null once the client half-closed. */
@@ -75,14 +73,8 @@ export interface MessageStreamCall {
   send: (response: Buffer) => Promise<void>;
   /** The client's deadline for the whole stream, when it set one. */
   deadline?: number;
-  requestId: string;
-  traceparent?: string;
-  /** Aborted when the client cancels or goes away. */
-  signal: AbortSignal;
   /** Checks the client may use a model a request names (throws FORBIDDEN). */
   authorize?: (model: string) => void;
-  /** The client's priority in admission. */
-  priority?: AdmissionPriority;
 }
 
 /** A gRPC ModelInfer answer: the encoded response, and how the cache obtained it (undefined: not cached). */
