@@ -132,7 +132,13 @@ describe('helm install of every ci values file into a real API server', function
         const current = await kube.get(
           `/apis/apps/v1/namespaces/${namespace}/deployments/${deployment.metadata.name}`,
         );
-        return current.status?.availableReplicas === expected ? true : undefined;
+        if (current.status?.availableReplicas === expected) return true;
+        // Said on timeout: which of the Deployment's counts and conditions is behind.
+        const { replicas, readyReplicas, availableReplicas, updatedReplicas, conditions } =
+          current.status ?? {};
+        throw new Error(
+          `Deployment status ${JSON.stringify({ replicas, readyReplicas, availableReplicas, updatedReplicas, conditions })}`,
+        );
       });
 
       const priorityClassName = values.priorityClassName as string;
