@@ -7,6 +7,11 @@ export interface ProcessMemory {
   idleRssMbAtStart: number;
   /** RSS one second after the c=256 case (connections and their buffers still open). */
   afterHighConcurrencyRssMb?: number;
+  /**
+   * RSS once the c=256 burst has been over long enough for the proxy's idle
+   * heap trim (src/heap-trim.ts) to have run.
+   */
+  afterIdleTrimRssMb?: number;
   peakRssMb: number;
   idleRssMbAtEnd: number;
 }
@@ -94,6 +99,9 @@ export function formatMemory(memory: ProcessMemory[]): string {
         `${m.process} RSS (${m.backend} run): idle at start ${m.idleRssMbAtStart.toFixed(0)} MB, ` +
         (m.afterHighConcurrencyRssMb !== undefined
           ? `after c=256 ${m.afterHighConcurrencyRssMb.toFixed(0)} MB, `
+          : '') +
+        (m.afterIdleTrimRssMb !== undefined
+          ? `after its idle trim ${m.afterIdleTrimRssMb.toFixed(0)} MB, `
           : '') +
         `peak ${m.peakRssMb.toFixed(0)} MB, idle at end ${m.idleRssMbAtEnd.toFixed(0)} MB`,
     )
@@ -197,6 +205,9 @@ export function formatSummary(
         )} MB, after c=256 ` +
         `${fixed(
           rss(p, (m) => m.afterHighConcurrencyRssMb),
+          0,
+        )} MB, after idle trim ${fixed(
+          rss(p, (m) => m.afterIdleTrimRssMb),
           0,
         )} MB, peak ${fixed(
           rss(p, (m) => m.peakRssMb),

@@ -21,6 +21,8 @@ const log = (line: string) => process.stdout.write(`${line}\n`);
 
 const SMALL_TENSOR_BYTES = 256 * 1024;
 const WARMUP_MS = 5000;
+/** Two of main.ts's 5 s idle-check intervals and a margin. */
+const IDLE_TRIM_WAIT_MS = 11_000;
 
 const distDir = dirname(__dirname);
 const root = dirname(protosDir());
@@ -298,6 +300,13 @@ async function benchBackend(
             hop.memory.afterHighConcurrencyRssMb ?? 0,
             rss,
           );
+        }
+        // The proxy trims its heap once an interval of its idle check passes
+        // quiet after a busy one (src/heap-trim.ts); RSS again once it has had the chance.
+        await settle(IDLE_TRIM_WAIT_MS);
+        for (const hop of usable) {
+          const rss = hop.stats.memory().rss / 1e6;
+          hop.memory.afterIdleTrimRssMb = Math.max(hop.memory.afterIdleTrimRssMb ?? 0, rss);
         }
       }
     }

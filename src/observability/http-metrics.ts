@@ -1,4 +1,5 @@
-import { Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { LeanHistogram } from './lean-histogram';
 
 export const HTTP_DURATION_METRIC = 'triton_proxy_http_request_duration_seconds';
 
@@ -12,16 +13,16 @@ type Child = { observe(seconds: number): void };
 /**
  * Duration of every HTTP request by status, method, route template and
  * client. Each label combination's child is looked up once and kept: the
- * per-request cost is one Map lookup and one observe, where prom-client's
- * labelled observe hashes a label object per call. Label values are bounded
+ * per-request cost is one Map lookup and one lean observe (LeanHistogram),
+ * where prom-client's labelled observe hashes a label object per call. Label values are bounded
  * by the caller (route templates, known clients), so the map is too.
  */
 export class HttpMetrics {
-  private readonly histogram: Histogram<(typeof LABELS)[number]>;
+  private readonly histogram: LeanHistogram<(typeof LABELS)[number]>;
   private readonly children = new Map<string, Child>();
 
   constructor(registry: Registry) {
-    this.histogram = new Histogram({
+    this.histogram = new LeanHistogram({
       name: HTTP_DURATION_METRIC,
       help: `duration histogram of http responses labeled with: ${LABELS.join(', ')}`,
       labelNames: LABELS,

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { HttpMetrics } from './http-metrics';
+import { LeanHistogram } from './lean-histogram';
 import { ModelGauge } from './model-gauge';
 import { ModelLabels } from './model-labels';
 
@@ -24,34 +25,34 @@ export class Metrics {
   readonly http = new HttpMetrics(this.registry);
   readonly models: ModelLabels;
 
-  readonly requestDuration = new Histogram({
+  readonly requestDuration = new LeanHistogram({
     name: `${METRIC_PREFIX}request_duration_seconds`,
     help: 'Inference request latency at the proxy, by model, route, outcome (ok or an error code) and protocol (http or grpc).',
     labelNames: ['model', 'route', 'outcome', 'protocol'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  readonly grpcRequestDuration = new Histogram({
+  readonly grpcRequestDuration = new LeanHistogram({
     name: `${METRIC_PREFIX}grpc_request_duration_seconds`,
     help: 'Every call to the gRPC front end, by method, gRPC status name (streams: until they end) and client (as the HTTP metric labels it).',
     labelNames: ['method', 'code', 'client'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  readonly stageDuration = new Histogram({
+  readonly stageDuration = new LeanHistogram({
     name: `${METRIC_PREFIX}stage_duration_seconds`,
     help: 'Time spent per request stage: parse (decode), queue (admission wait), upstream (Triton, all attempts), encode.',
     labelNames: ['stage'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],
   });
-  readonly requestBytes = new Histogram({
+  readonly requestBytes = new LeanHistogram({
     name: `${METRIC_PREFIX}request_size_bytes`,
     help: 'Inference request body size.',
     buckets: SIZE_BUCKETS,
     registers: [this.registry],
   });
-  readonly responseBytes = new Histogram({
+  readonly responseBytes = new LeanHistogram({
     name: `${METRIC_PREFIX}response_size_bytes`,
     help: 'Inference response body size.',
     buckets: SIZE_BUCKETS,
@@ -96,7 +97,7 @@ export class Metrics {
     labelNames: ['server', 'outcome'] as const,
     registers: [this.registry],
   });
-  readonly upstreamDuration = new Histogram({
+  readonly upstreamDuration = new LeanHistogram({
     name: `${METRIC_PREFIX}upstream_duration_seconds`,
     help: 'Latency of single calls to a Triton server.',
     labelNames: ['server'] as const,
