@@ -1,4 +1,9 @@
-import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import type {
+  Http2Server,
+  IncomingHttpHeaders,
+  ServerHttp2Session,
+  ServerHttp2Stream,
+} from 'node:http2';
 import {
   Metadata,
   Server,
@@ -6,6 +11,7 @@ import {
   status as GrpcStatus,
   type MethodDefinition,
   type ServerDuplexStream,
+  type ServerErrorResponse,
   type ServerUnaryCall,
   type ServiceDefinition,
   type UntypedServiceImplementation,
@@ -24,6 +30,7 @@ import type { ControlService, InferService } from '../inference';
 import type { ErrorReporter, Metrics } from '../observability';
 import { MODEL_INFER_PATH, MODEL_STREAM_INFER_PATH, SERVICE_NAME, grpcStatusName } from '../triton';
 import { callMetaOf, type GrpcCallMeta } from './call-meta';
+import { acceptRawUnaryCall, type RawUnaryCall } from './raw-unary-call';
 import { errorResponse } from './status';
 
 export interface GrpcFrontOptions {
@@ -66,13 +73,21 @@ const identity = (b: Buffer): Buffer => b;
 
 type Timer = { observe(seconds: number): void };
 
+type StreamListener = (
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  flags: number,
+  rawHeaders: string[],
+) => void;
+
 /**
  * The gRPC front end: Triton's inference.GRPCInferenceService for clients
  * that speak gRPC (tritonclient.grpc, perf_analyzer -i grpc, generated
  * stubs), with the same use cases, and so the same policies, as the REST
  * routes. ModelInfer is passed through without transcoding: its request and
- * response are bytes here (identity serializers), and only the use case reads
- * the few fields it routes on.
+ * response are bytes here (served on the HTTP/2 stream, see
+ * serveModelInferDirectly), and only the use case reads the few fields it
+ * routes on; ModelStreamInfer likewise with identity serializers.
  */
 export class GrpcFront {
   private readonly server: Server;
@@ -99,31 +114,20 @@ export class GrpcFront {
       definition[name] = method;
       implementation[name] = this.unary(name, handler);
     }
-    const modelInfer: MethodDefinition<Buffer, Buffer> = {
-      path: MODEL_INFER_PATH,
-      originalName: 'modelInfer',
-      requestStream: false,
-      responseStream: false,
+    // ModelInfer is served on the HTTP/2 stream itself (see serveModelInferDirectly).
+    const modelStreamInfer: MethodDefinition<Buffer, Buffer> = {
+      path: MODEL_STREAM_INFER_PATH,
+      originalName: 'modelStreamInfer',
+      requestStream: true,
+      responseStream: true,
       requestSerialize: identity,
       requestDeserialize: identity,
       responseSerialize: identity,
       responseDeserialize: identity,
     };
-    definition.ModelInfer = modelInfer as MethodDefinition<unknown, unknown>;
-    const modelStreamInfer: MethodDefinition<Buffer, Buffer> = {
-      ...modelInfer,
-      path: MODEL_STREAM_INFER_PATH,
-      originalName: 'modelStreamInfer',
-      requestStream: true,
-      responseStream: true,
-    };
     definition.ModelStreamInfer = modelStreamInfer as MethodDefinition<unknown, unknown>;
     implementation.ModelStreamInfer = (call: ServerDuplexStream<Buffer, Buffer>) =>
       this.modelStreamInfer(call);
-    implementation.ModelInfer = (
-      call: ServerUnaryCall<Buffer, Buffer>,
-      callback: sendUnaryData<Buffer>,
-    ) => this.modelInfer(call, callback);
     this.server.addService(definition as ServiceDefinition, implementation);
   }
 
@@ -144,7 +148,16 @@ export class GrpcFront {
             return;
           }
           this.boundPort = port;
-          this.tuneSessions();
+          try {
+            for (const http2Server of this.http2Servers()) {
+              this.tuneSessions(http2Server);
+              this.serveModelInferDirectly(http2Server);
+            }
+          } catch (e) {
+            this.server.forceShutdown();
+            reject(e as Error);
+            return;
+          }
           resolve(port);
         },
       );
@@ -169,32 +182,73 @@ export class GrpcFront {
   }
 
   /**
-   * grpc-js sizes a server's HTTP/2 windows at 64 KiB and has no option for
-   * it; 4 MiB tensors would then crawl in 64 KiB round trips. Each new
-   * session gets the same window as the upstream channels instead. grpc-js
-   * keeps its HTTP/2 servers in a private map; a test checks the window a
-   * client sees, so a grpc-js change that breaks this fails there.
+   * grpc-js keeps its HTTP/2 servers in a private map and has no option for
+   * their windows or for serving one method outside its call machinery. The
+   * tests check both (the window a client sees, ModelInfer answered), so a
+   * grpc-js change that moves the map fails there and at start, not quietly.
    */
-  private tuneSessions(): void {
-    const window = this.options.flowControlWindowBytes;
-    if (window <= 65_535) return;
+  private http2Servers(): Http2Server[] {
     const servers = (this.server as unknown as { http2Servers?: Map<Http2Server, unknown> })
       .http2Servers;
-    if (!(servers instanceof Map)) return;
-    for (const http2Server of servers.keys()) {
-      http2Server.on('session', (session: ServerHttp2Session) => {
-        const apply = () => {
-          try {
-            session.settings({ initialWindowSize: window });
-            session.setLocalWindowSize(window);
-          } catch {
-            // A session closing already keeps the defaults.
-          }
-        };
-        if (session.encrypted === undefined || session.socket) apply();
-        else session.once('connect', apply);
-      });
+    if (!(servers instanceof Map) || servers.size === 0) {
+      throw new Error('gRPC front end: @grpc/grpc-js no longer exposes its HTTP/2 servers');
     }
+    return [...servers.keys()];
+  }
+
+  /**
+   * grpc-js sizes a server's HTTP/2 windows at 64 KiB; 4 MiB tensors would
+   * then crawl in 64 KiB round trips. Each new session gets the same window
+   * as the upstream channels instead.
+   */
+  private tuneSessions(http2Server: Http2Server): void {
+    const window = this.options.flowControlWindowBytes;
+    if (window <= 65_535) return;
+    http2Server.on('session', (session: ServerHttp2Session) => {
+      const apply = () => {
+        try {
+          session.settings({ initialWindowSize: window });
+          session.setLocalWindowSize(window);
+        } catch {
+          // A session closing already keeps the defaults.
+        }
+      };
+      if (session.encrypted === undefined || session.socket) apply();
+      else session.once('connect', apply);
+    });
+  }
+
+  /**
+   * ModelInfer streams are taken before grpc-js sees them and served by
+   * acceptRawUnaryCall: grpc-js copies every answer into a new framed buffer
+   * (a 4 MiB copy and allocation per call) and builds interceptor objects
+   * per call; measured with the bench (README "Performance"). Every other
+   * RPC, and connection handling (settings, keepalive, GOAWAY on drain),
+   * stays with grpc-js.
+   */
+  private serveModelInferDirectly(http2Server: Http2Server): void {
+    const grpcJs = http2Server.listeners('stream') as StreamListener[];
+    http2Server.removeAllListeners('stream');
+    const limits = {
+      maxReceiveMessageBytes: this.options.maxReceiveMessageBytes,
+      maxSendMessageBytes: this.options.maxSendMessageBytes,
+    };
+    http2Server.on(
+      'stream',
+      (
+        stream: ServerHttp2Stream,
+        headers: IncomingHttpHeaders,
+        flags: number,
+        rawHeaders: string[],
+      ) => {
+        if (headers[':path'] === MODEL_INFER_PATH) {
+          acceptRawUnaryCall(stream, headers, limits, (call) => this.modelInfer(call));
+          return;
+        }
+        for (const listener of grpcJs)
+          listener.call(http2Server, stream, headers, flags, rawHeaders);
+      },
+    );
   }
 
   private timer(method: string, code: GrpcStatus, client: Client | undefined): Timer {
@@ -241,7 +295,7 @@ export class GrpcFront {
     method: string,
     err: unknown,
     meta: GrpcCallMeta,
-    callback: sendUnaryData<never>,
+    send: (error: ServerErrorResponse) => void,
     started: number,
     client: Client | undefined,
   ): void {
@@ -253,15 +307,12 @@ export class GrpcFront {
     });
     const response = errorResponse(e, meta.requestId);
     this.timer(method, response.code!, client).observe((performance.now() - started) / 1000);
-    callback(response);
+    send(response);
   }
 
-  private modelInfer(call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
+  private modelInfer(call: RawUnaryCall): void {
     const started = performance.now();
     const meta = callMetaOf(call, this.options.tracing);
-    const controller = new AbortController();
-    const onCancel = () => controller.abort();
-    call.once('cancelled', onCancel);
     let client: Client | undefined;
     const headers = new Metadata();
     headers.set('x-request-id', meta.requestId);
@@ -274,31 +325,28 @@ export class GrpcFront {
           deadline: meta.deadline,
           requestId: meta.requestId,
           traceparent: meta.traceparent,
-          signal: controller.signal,
+          signal: call.signal,
           authorize: (model) => this.deps.access.authorize(c, 'infer', model),
           priority: c.priority,
         });
       })
       .then(
         (answer) => {
-          call.off('cancelled', onCancel);
           if (answer.cacheStatus !== undefined) headers.set('x-cache', answer.cacheStatus);
-          call.sendMetadata(headers);
           this.timer('ModelInfer', GrpcStatus.OK, client).observe(
             (performance.now() - started) / 1000,
           );
-          callback(null, answer.message);
+          call.respond(answer.message, headers);
         },
         (err: unknown) => {
-          call.off('cancelled', onCancel);
-          if (controller.signal.aborted) {
+          if (call.signal.aborted) {
             // The client is gone (or its deadline passed): nobody reads an answer.
             this.timer('ModelInfer', GrpcStatus.CANCELLED, client).observe(
               (performance.now() - started) / 1000,
             );
             return;
           }
-          this.fail('ModelInfer', err, meta, callback, started, client);
+          this.fail('ModelInfer', err, meta, (e) => call.fail(e), started, client);
         },
       );
   }
@@ -394,7 +442,7 @@ export class GrpcFront {
             this.timer(method, GrpcStatus.OK, client).observe((performance.now() - started) / 1000);
             callback(null, response);
           },
-          (err: unknown) => this.fail(method, err, meta, callback, started, client),
+          (err: unknown) => this.fail(method, err, meta, (e) => callback(e), started, client),
         );
     };
   }

@@ -1,0 +1,332 @@
+import {
+  constants as h2,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { gunzip, inflate } from 'node:zlib';
+import { Metadata, status as GrpcStatus, type ServerErrorResponse } from '@grpc/grpc-js';
+
+/** gRPC's 5-byte message prefix: compressed flag and big-endian length. */
+const FRAME_HEADER_BYTES = 5;
+
+/** grpc-timeout: up to 8 digits and a unit (gRPC over HTTP/2 spec). */
+const TIMEOUT_PATTERN = /^(\d{1,8})\s*([HMSmun])$/;
+const UNIT_MS: Record<string, number> = {
+  H: 3_600_000,
+  M: 60_000,
+  S: 1000,
+  m: 1,
+  u: 1e-3,
+  n: 1e-6,
+};
+/** setTimeout's largest delay; longer deadlines never fire in practice. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** Request headers that are transport, not the caller's metadata (grpc-js drops the same). */
+const TRANSPORT_HEADERS = [
+  'grpc-timeout',
+  'grpc-encoding',
+  'grpc-accept-encoding',
+  'accept-encoding',
+  'te',
+  'content-type',
+];
+
+const RESPONSE_HEADERS: OutgoingHttpHeaders = {
+  [h2.HTTP2_HEADER_STATUS]: 200,
+  [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc+proto',
+  // Responses are never compressed; requests may be (see decompress).
+  'grpc-accept-encoding': 'identity,deflate,gzip',
+  'grpc-encoding': 'identity',
+};
+
+const OK_TRAILERS: OutgoingHttpHeaders = { 'grpc-status': '0', 'grpc-message': 'OK' };
+
+export interface RawUnaryLimits {
+  /** Largest request message, checked from its prefix before the body is buffered. */
+  maxReceiveMessageBytes: number;
+  /** Largest answer sent (RESOURCE_EXHAUSTED above it, as grpc-js answers). */
+  maxSendMessageBytes: number;
+}
+
+/** One unary call as the handler sees it, once its request message arrived whole. */
+export interface RawUnaryCall {
+  readonly path: string;
+  readonly metadata: Metadata;
+  /** The request message (decompressed when the client compressed it). */
+  readonly request: Buffer;
+  /** Aborted when the client cancels, the connection drops or the deadline passes. */
+  readonly signal: AbortSignal;
+  /** The client's deadline (ms since epoch), Infinity when it set none. */
+  getDeadline(): number;
+  /** Sends the answer with these response headers, then OK trailers. */
+  respond(message: Buffer, headers: Metadata): void;
+  /** Ends the call with an error status (trailers-only). */
+  fail(error: ServerErrorResponse): void;
+}
+
+/**
+ * Serves one unary gRPC call straight on its HTTP/2 stream, for the hot RPC
+ * (ModelInfer): the request is reassembled with one copy (none when it came
+ * in one chunk), and the answer goes out as a 5-byte prefix and the message
+ * itself, where grpc-js's server copies every answer into a new framed
+ * buffer and runs a chain of interceptor objects per call. Everything a
+ * client can observe is what grpc-js gives: 415 for a non-gRPC content type,
+ * trailers-only errors, `grpc-timeout` ending the call with
+ * DEADLINE_EXCEEDED, gzip/deflate requests, the same limit messages.
+ * `handle` runs once the message is complete; nothing is answered after the
+ * client has gone.
+ */
+export function acceptRawUnaryCall(
+  stream: ServerHttp2Stream,
+  headers: IncomingHttpHeaders,
+  limits: RawUnaryLimits,
+  handle: (call: RawUnaryCall) => void,
+): void {
+  // A reset stream emits 'error'; 'close' below is what ends the call.
+  stream.on('error', () => {});
+  const contentType = headers[h2.HTTP2_HEADER_CONTENT_TYPE];
+  if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
+    stream.respond(
+      { [h2.HTTP2_HEADER_STATUS]: h2.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE },
+      { endStream: true },
+    );
+    return;
+  }
+  new UnaryStreamCall(stream, headers, limits, handle).start();
+}
+
+class UnaryStreamCall implements RawUnaryCall {
+  readonly path: string;
+  readonly metadata: Metadata;
+  request: Buffer = Buffer.alloc(0);
+  private readonly controller = new AbortController();
+  readonly signal = this.controller.signal;
+  private deadline = Infinity;
+  private timer: NodeJS.Timeout | undefined;
+  /** Set once a status went out (or the client left): nothing more is sent. */
+  private done = false;
+  private readonly prefix = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  private prefixFill = 0;
+  private body: Buffer | undefined;
+  private bodyFill = 0;
+  private message: Buffer | undefined;
+  private compressed = false;
+
+  constructor(
+    private readonly stream: ServerHttp2Stream,
+    private readonly headers: IncomingHttpHeaders,
+    private readonly limits: RawUnaryLimits,
+    private readonly handle: (call: RawUnaryCall) => void,
+  ) {
+    this.path = String(headers[h2.HTTP2_HEADER_PATH]);
+    this.metadata = Metadata.fromHttp2Headers(headers);
+    for (const name of TRANSPORT_HEADERS) this.metadata.remove(name);
+  }
+
+  start(): void {
+    this.stream.once('close', () => {
+      if (this.done) return;
+      // The client cancelled (RST_STREAM) or the connection went away.
+      this.done = true;
+      this.clearTimer();
+      this.controller.abort();
+    });
+    const timeout = this.headers['grpc-timeout'];
+    if (timeout !== undefined) {
+      const match = TIMEOUT_PATTERN.exec(String(timeout));
+      if (!match) {
+        this.fail(statusError(GrpcStatus.INTERNAL, `Invalid grpc-timeout value "${timeout}"`));
+        return;
+      }
+      const ms = Number(match[1]) * UNIT_MS[match[2]!]!;
+      this.deadline = Date.now() + ms;
+      this.timer = setTimeout(() => this.expire(), Math.min(Math.ceil(ms), MAX_TIMER_MS));
+    }
+    this.stream.on('data', (chunk: Buffer) => this.push(chunk));
+    this.stream.once('end', () => this.received());
+  }
+
+  getDeadline(): number {
+    return this.deadline;
+  }
+
+  respond(message: Buffer, headers: Metadata): void {
+    if (this.done) return;
+    if (message.length > this.limits.maxSendMessageBytes) {
+      this.fail(
+        statusError(
+          GrpcStatus.RESOURCE_EXHAUSTED,
+          `Sent message larger than max (${message.length} vs. ${this.limits.maxSendMessageBytes})`,
+        ),
+      );
+      return;
+    }
+    this.finish();
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) return;
+    const prefix = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+    prefix[0] = 0;
+    prefix.writeUInt32BE(message.length, 1);
+    stream.respond({ ...RESPONSE_HEADERS, ...headers.toHttp2Headers() }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers(OK_TRAILERS));
+    stream.write(prefix);
+    stream.end(message);
+  }
+
+  fail(error: ServerErrorResponse): void {
+    if (this.done) return;
+    this.finish();
+    const stream = this.stream;
+    if (stream.destroyed || stream.closed) return;
+    const code = error.code ?? GrpcStatus.UNKNOWN;
+    stream.respond(
+      {
+        [h2.HTTP2_HEADER_STATUS]: 200,
+        [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc+proto',
+        'grpc-status': String(code),
+        'grpc-message': encodeURI(error.details ?? error.message),
+        ...error.metadata?.toHttp2Headers(),
+      },
+      { endStream: true },
+    );
+  }
+
+  private finish(): void {
+    this.done = true;
+    this.clearTimer();
+    // Whatever the client still sends is of no use now.
+    if (!this.stream.readableEnded) this.stream.resume();
+  }
+
+  private clearTimer(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private expire(): void {
+    if (this.done) return;
+    this.fail(statusError(GrpcStatus.DEADLINE_EXCEEDED, 'Deadline exceeded'));
+    this.controller.abort();
+  }
+
+  /** Reassembles the one message from DATA chunks; the limit is checked from the prefix. */
+  private push(chunk: Buffer): void {
+    if (this.done) return;
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.body === undefined) {
+        if (this.message !== undefined) {
+          this.fail(
+            statusError(
+              GrpcStatus.UNIMPLEMENTED,
+              `Received a second request message for unary method ${this.path}`,
+            ),
+          );
+          return;
+        }
+        const take = Math.min(FRAME_HEADER_BYTES - this.prefixFill, chunk.length - pos);
+        chunk.copy(this.prefix, this.prefixFill, pos, pos + take);
+        this.prefixFill += take;
+        pos += take;
+        if (this.prefixFill < FRAME_HEADER_BYTES) return;
+        this.prefixFill = 0;
+        this.compressed = this.prefix[0] !== 0;
+        const length = this.prefix.readUInt32BE(1);
+        if (length > this.limits.maxReceiveMessageBytes) {
+          this.fail(
+            statusError(
+              GrpcStatus.RESOURCE_EXHAUSTED,
+              `Received message larger than max (${length} vs ${this.limits.maxReceiveMessageBytes})`,
+            ),
+          );
+          return;
+        }
+        if (chunk.length - pos >= length) {
+          // The whole message in this chunk: a view, no copy.
+          this.message = chunk.subarray(pos, pos + length);
+          pos += length;
+          continue;
+        }
+        this.body = Buffer.allocUnsafe(length);
+        this.bodyFill = 0;
+      }
+      const take = Math.min(this.body.length - this.bodyFill, chunk.length - pos);
+      chunk.copy(this.body, this.bodyFill, pos, pos + take);
+      this.bodyFill += take;
+      pos += take;
+      if (this.bodyFill === this.body.length) {
+        this.message = this.body;
+        this.body = undefined;
+      }
+    }
+  }
+
+  /** The client half-closed: hand over the message. */
+  private received(): void {
+    if (this.done) return;
+    const message = this.message;
+    if (message === undefined || this.body !== undefined || this.prefixFill > 0) {
+      this.fail(
+        statusError(
+          GrpcStatus.UNIMPLEMENTED,
+          message === undefined && this.body === undefined && this.prefixFill === 0
+            ? `Received no request message for unary method ${this.path}`
+            : `Received a truncated request message for unary method ${this.path}`,
+        ),
+      );
+      return;
+    }
+    if (!this.compressed) {
+      this.request = message;
+      this.handle(this);
+      return;
+    }
+    this.decompress(message).then(
+      (request) => {
+        if (this.done) return;
+        this.request = request;
+        this.handle(this);
+      },
+      (err: ServerErrorResponse) => this.fail(err),
+    );
+  }
+
+  /** A compressed request in the encoding the client named (grpc-js accepts the same two). */
+  private decompress(message: Buffer): Promise<Buffer> {
+    const encoding = String(this.headers['grpc-encoding'] ?? 'identity');
+    const run = encoding === 'gzip' ? gunzip : encoding === 'deflate' ? inflate : undefined;
+    if (run === undefined) {
+      return Promise.reject(
+        statusError(
+          encoding === 'identity' ? GrpcStatus.INTERNAL : GrpcStatus.UNIMPLEMENTED,
+          encoding === 'identity'
+            ? 'Received a compressed message without a grpc-encoding'
+            : `Received message compressed with unsupported encoding "${encoding}"`,
+        ),
+      );
+    }
+    const max = this.limits.maxReceiveMessageBytes;
+    return new Promise((resolve, reject) =>
+      run(message, { maxOutputLength: Math.max(1, max) }, (err, out) => {
+        if (!err) {
+          resolve(out);
+          return;
+        }
+        reject(
+          (err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE'
+            ? statusError(
+                GrpcStatus.RESOURCE_EXHAUSTED,
+                `Received message that decompresses to a size larger than ${max}`,
+              )
+            : statusError(GrpcStatus.INTERNAL, 'Failed to decompress message'),
+        );
+      }),
+    );
+  }
+}
+
+function statusError(code: GrpcStatus, details: string): ServerErrorResponse {
+  return { name: 'GrpcStatus', message: details, code, details };
+}
