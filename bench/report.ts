@@ -218,6 +218,91 @@ export function formatSummary(
   return `summary: medians of ${repeat} repetition(s); peer = kserve/rest-proxy\n${table}\nRSS: ${memoryLine}`;
 }
 
+const GRPC_SUMMARY_COLUMNS = [
+  'backend',
+  'case',
+  'conc',
+  'us/req grpc',
+  'us/req rest',
+  'CPU grpc/rest',
+  'req/s grpc',
+  'req/s direct',
+  'grpc/direct',
+  'p50 ms grpc',
+  '+p50 grpc',
+] as const;
+
+/**
+ * The gRPC front end beside the REST path and direct gRPC: medians over the
+ * repetitions, and the ratios as medians of each repetition's own ratio
+ * (the paths of one repetition ran back to back, so they saw the same box).
+ */
+export function formatGrpcSummary(rows: Measurement[]): string {
+  const grpcRows = rows.filter((r) => r.mode === 'proxy-grpc');
+  const keys = [...new Set(grpcRows.map((r) => `${r.backend}\u0000${r.caseId}`))];
+  const lines: string[][] = [[...GRPC_SUMMARY_COLUMNS]];
+  for (const key of keys) {
+    const [backend, caseId] = key.split('\u0000') as [string, string];
+    const of = (mode: string, rep?: number) =>
+      rows.filter(
+        (r) =>
+          r.backend === backend &&
+          r.caseId === caseId &&
+          r.mode === mode &&
+          (rep === undefined || r.rep === rep),
+      );
+    const pick = (mode: string, f: (m: Measurement) => number | undefined) =>
+      median(of(mode).map((m) => f(m) ?? Number.NaN));
+    /** This gRPC row's value over the same repetition's value on path `other`. */
+    const perRep = (other: string, f: (m: Measurement) => number | undefined) =>
+      median(
+        of('proxy-grpc').map((g) => {
+          const o = of(other, g.rep)[0];
+          const x = f(g);
+          const y = o ? f(o) : undefined;
+          return x !== undefined && y ? x / y : Number.NaN;
+        }),
+      );
+    const p50 = pick('proxy-grpc', (m) => m.p50Ms);
+    const p50Direct = pick('direct', (m) => m.p50Ms);
+    lines.push([
+      backend,
+      caseId,
+      String(of('proxy-grpc')[0]?.concurrency ?? 0),
+      fixed(
+        pick('proxy-grpc', (m) => m.proxyCpuUsPerReq),
+        0,
+      ),
+      fixed(
+        pick('proxy', (m) => m.proxyCpuUsPerReq),
+        0,
+      ),
+      fixed(
+        perRep('proxy', (m) => m.proxyCpuUsPerReq),
+        2,
+      ),
+      significant(pick('proxy-grpc', (m) => m.reqPerSec)),
+      significant(pick('direct', (m) => m.reqPerSec)),
+      fixed(
+        perRep('direct', (m) => m.reqPerSec),
+        2,
+      ),
+      fixed(p50, 3),
+      fixed(p50 !== undefined && p50Direct !== undefined ? p50 - p50Direct : undefined, 3),
+    ]);
+  }
+  const widths = GRPC_SUMMARY_COLUMNS.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  const table = lines
+    .map((l, row) => {
+      const text = l
+        .map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+        .join('  ');
+      return row === 0 ? `${text}\n${'-'.repeat(text.length)}` : text;
+    })
+    .join('\n');
+  return `gRPC front end (proxy-grpc) against REST through the proxy and direct gRPC; ratios are medians of per-repetition ratios\n${table}`;
+}
+
 export const LEGEND = `MB = 10^6 bytes of tensor data (JSON cases: the raw FP32 bytes they encode); "in" is client to model.
 proxy us/req and us/MB: proxy process CPU (user+system, all threads, /proc/<pid>/stat) over the timed window,
 per request and per MB moved (in + out); "proxy core": that CPU as a fraction of one core; "waited": share

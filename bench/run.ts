@@ -13,7 +13,14 @@ import { parseOptions, UsageError, type BenchOptions, type ModeId } from './opti
 import { ProcStats } from './proc-stats';
 import { ChildProcesses } from './processes';
 import { startProxyProcess, type ProxyProcess } from './proxy-process';
-import { formatMemory, formatSummary, formatTable, LEGEND, type ProcessMemory } from './report';
+import {
+  formatGrpcSummary,
+  formatMemory,
+  formatSummary,
+  formatTable,
+  LEGEND,
+  type ProcessMemory,
+} from './report';
 import { startRestProxy } from './rest-proxy-process';
 import { runSoak } from './soak';
 
@@ -418,6 +425,7 @@ async function main(): Promise<void> {
   };
   log(`\n${formatTable(rows)}\n\n${formatMemory(memory)}\n\n${LEGEND}`);
   log(`\n${formatSummary(rows, memory, options.repeat)}`);
+  if (rows.some((r) => r.mode === 'proxy-grpc')) log(`\n${formatGrpcSummary(rows)}`);
   log(
     `machine load (1-min average, sampled every 10 s): min ${machineLoad.min}, ` +
       `median ${machineLoad.median}, max ${machineLoad.max}`,
