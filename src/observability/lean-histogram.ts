@@ -31,7 +31,8 @@ function sameLabels(names: string[], a: object | undefined, b: object): boolean 
  * own observe, and then updates the same sum, count and bucket fields that
  * observe updates; after a reset() or remove() it goes through prom-client
  * again. Export, registry and every other method stay prom-client's; a unit
- * test compares the exposition with a plain Histogram's.
+ * test compares the exposition with a plain Histogram's, and package.json
+ * pins prom-client to the exact version whose internals this writes.
  */
 export class LeanHistogram<T extends string = string> extends Histogram<T> {
   private unlabelled: Histogram.Internal<T> | undefined;
