@@ -318,7 +318,8 @@ async function benchBackend(
       }
     }
     for (const hop of hops) hop.http.close();
-    await settle(2000);
+    // Idle at end: connections closed and the proxy's idle trim has had its chance.
+    await settle(IDLE_TRIM_WAIT_MS);
     for (const hop of hops) {
       hop.memory.idleRssMbAtEnd = hop.stats.memory().rss / 1e6;
       memory.push(hop.memory);
