@@ -35,6 +35,7 @@ import {
   inferListener,
   readListenerTls,
   reloadListenerTls,
+  type ListenerSecrets,
   type ListenerTls,
 } from './http';
 import { GrpcFront } from './grpc';
@@ -494,6 +495,9 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       : undefined;
   const listener = inferListener(app, httpDeps);
   let server: Server;
+  // The gRPC front end (started below, once HTTP listens) serves the same certificate.
+  let grpcFront: GrpcFront | undefined;
+  let listenerTls: ListenerSecrets | undefined;
   if (tls) {
     let secure;
     try {
@@ -501,8 +505,13 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     } catch (err) {
       throw new ConfigError((err as Error).message);
     }
+    listenerTls = secure;
     const https = createHttpsServer({ ...serverOptions, ...secure }, listener);
-    closers.push(reloadListenerTls(https, tls, config.auth.keysReloadIntervalMs, logger));
+    const apply = (renewed: ListenerSecrets): void => {
+      https.setSecureContext(renewed);
+      grpcFront?.setSecureContext(renewed);
+    };
+    closers.push(reloadListenerTls(apply, tls, config.auth.keysReloadIntervalMs, logger));
     server = https;
   } else {
     server = createServer(serverOptions, listener);
@@ -548,7 +557,6 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     });
   });
   const port = (): number => (server.address() as AddressInfo).port;
-  let grpcFront: GrpcFront | undefined;
   if (config.http.grpcPort !== 0) {
     grpcFront = new GrpcFront(
       {
@@ -558,6 +566,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
         maxSendMessageBytes: t.maxMessageBytes,
         flowControlWindowBytes: t.flowControlWindowBytes,
         tracing: config.tracing.enabled,
+        tls: listenerTls,
       },
       { infer, control, access, quota, packageDefinition, metrics, errors },
     );

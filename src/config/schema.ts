@@ -62,7 +62,7 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           env: 'GRPC_PORT',
         },
         tlsCertFile: {
-          doc: 'PEM certificate (chain) of the HTTP listener; with TLS_KEY_FILE the listener speaks HTTPS only. Reloaded when it changes (AUTH_KEYS_RELOAD_INTERVAL_MS).',
+          doc: 'PEM certificate (chain) of the HTTP listener and the gRPC front end; with TLS_KEY_FILE they speak TLS only. Reloaded when it changes (AUTH_KEYS_RELOAD_INTERVAL_MS).',
           format: String,
           default: '',
           env: 'TLS_CERT_FILE',
@@ -74,7 +74,7 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           env: 'TLS_KEY_FILE',
         },
         tlsClientCaFile: {
-          doc: 'PEM CA bundle for mutual TLS: clients must present a certificate it signed (empty = no client certificate).',
+          doc: 'PEM CA bundle for mutual TLS on both listeners: clients must present a certificate it signed (empty = no client certificate).',
           format: String,
           default: '',
           env: 'TLS_CLIENT_CA_FILE',

@@ -4,6 +4,7 @@ import type {
   ServerHttp2Session,
   ServerHttp2Stream,
 } from 'node:http2';
+import type { SecureContextOptions, Server as TlsServer } from 'node:tls';
 import {
   Metadata,
   Server,
@@ -45,6 +46,11 @@ export interface GrpcFrontOptions {
   flowControlWindowBytes: number;
   /** Accept W3C traceparent metadata, forward it and log the trace id. */
   tracing: boolean;
+  /**
+   * The HTTP listener's certificate, key and client CA (mutual TLS when
+   * `ca` is set); without it the port speaks plaintext HTTP/2.
+   */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
 }
 
 export interface GrpcFrontDeps {
@@ -135,37 +141,57 @@ export class GrpcFront {
   start(): Promise<number> {
     const host = this.options.host.includes(':') ? `[${this.options.host}]` : this.options.host;
     return new Promise((resolve, reject) => {
-      this.server.bindAsync(
-        `${host}:${this.options.port}`,
-        ServerCredentials.createInsecure(),
-        (err, port) => {
-          if (err) {
-            reject(
-              new Error(
-                `gRPC front end cannot listen on ${host}:${this.options.port}: ${err.message}`,
-              ),
-            );
-            return;
+      this.server.bindAsync(`${host}:${this.options.port}`, this.credentials(), (err, port) => {
+        if (err) {
+          reject(
+            new Error(
+              `gRPC front end cannot listen on ${host}:${this.options.port}: ${err.message}`,
+            ),
+          );
+          return;
+        }
+        this.boundPort = port;
+        try {
+          for (const http2Server of this.http2Servers()) {
+            this.tuneSessions(http2Server);
+            this.serveModelInferDirectly(http2Server);
           }
-          this.boundPort = port;
-          try {
-            for (const http2Server of this.http2Servers()) {
-              this.tuneSessions(http2Server);
-              this.serveModelInferDirectly(http2Server);
-            }
-          } catch (e) {
-            this.server.forceShutdown();
-            reject(e as Error);
-            return;
-          }
-          resolve(port);
-        },
-      );
+        } catch (e) {
+          this.server.forceShutdown();
+          reject(e as Error);
+          return;
+        }
+        resolve(port);
+      });
     });
   }
 
   port(): number {
     return this.boundPort;
+  }
+
+  /**
+   * Serves a renewed certificate (and client CA) to new connections; open
+   * ones keep theirs. The files are watched by the same code as the HTTP
+   * listener's, which keeps the previous certificate when a new pair does
+   * not load; grpc-js's own file watcher would instead refuse connections
+   * until its first read and after a failed one.
+   */
+  setSecureContext(secure: SecureContextOptions): void {
+    for (const http2Server of this.http2Servers()) {
+      (http2Server as unknown as TlsServer).setSecureContext(secure);
+    }
+  }
+
+  private credentials(): ServerCredentials {
+    const tls = this.options.tls;
+    if (tls === undefined) return ServerCredentials.createInsecure();
+    return ServerCredentials.createSsl(
+      tls.ca ?? null,
+      [{ private_key: tls.key, cert_chain: tls.cert }],
+      // With a client CA, a client without a certificate it signed fails the handshake.
+      tls.ca !== undefined,
+    );
   }
 
   /**

@@ -4,4 +4,4 @@ export { answerClientError } from './client-error';
 export { inferListener, matchInferRoute } from './infer-listener';
 export type { InferRoute } from './infer-listener';
 export { readListenerTls, reloadListenerTls } from './tls';
-export type { ListenerTls } from './tls';
+export type { ListenerSecrets, ListenerTls } from './tls';

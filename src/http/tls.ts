@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import type { Server as HttpsServer, ServerOptions as HttpsOptions } from 'node:https';
 import { watchFileChanges } from '../config';
 import type { Logger } from '../observability';
 
@@ -20,9 +19,19 @@ function read(file: string, setting: string): Buffer {
   }
 }
 
+/** The listeners' TLS options, as node:https and node:tls take them. */
+export interface ListenerSecrets {
+  cert: Buffer;
+  key: Buffer;
+  /** The client CA, with requestCert and rejectUnauthorized set, for mutual TLS. */
+  ca?: Buffer;
+  requestCert?: boolean;
+  rejectUnauthorized?: boolean;
+}
+
 /** The secure-context part of the listener's options, read from the files now. */
-export function readListenerTls(tls: ListenerTls): HttpsOptions {
-  const options: HttpsOptions = {
+export function readListenerTls(tls: ListenerTls): ListenerSecrets {
+  const options: ListenerSecrets = {
     cert: read(tls.certFile, 'TLS_CERT_FILE'),
     key: read(tls.keyFile, 'TLS_KEY_FILE'),
   };
@@ -36,21 +45,22 @@ export function readListenerTls(tls: ListenerTls): HttpsOptions {
 }
 
 /**
- * Swaps the listener's certificate, key and client CA when one of the files
- * changes (cert-manager or a Secret update renews them in place), for new
- * connections; open ones keep theirs. A pair that does not load (a key
+ * Swaps the listeners' certificate, key and client CA (`apply` sets them on
+ * the HTTP and gRPC servers) when one of the files changes (cert-manager or
+ * a Secret update renews them in place), for new connections; open ones
+ * keep theirs. A pair that does not load (a key
  * written before its certificate) keeps the previous context until the next
  * change. Returns the function that stops watching.
  */
 export function reloadListenerTls(
-  server: HttpsServer,
+  apply: (secure: ListenerSecrets) => void,
   tls: ListenerTls,
   intervalMs: number,
   logger: Logger,
 ): () => void {
   const reload = (): void => {
     try {
-      server.setSecureContext(readListenerTls(tls));
+      apply(readListenerTls(tls));
       logger.info('TLS certificate reloaded', { certFile: tls.certFile });
     } catch (err) {
       logger.error('TLS certificate not reloaded; keeping the previous one', {

@@ -64,8 +64,8 @@ export class GrpcTestClient {
     MethodDefinition<object, object>
   >;
 
-  constructor(address: string) {
-    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+  constructor(address: string, credentials = grpc.credentials.createInsecure()) {
+    this.client = new grpc.Client(address, credentials, {
       'grpc.max_receive_message_length': -1,
       'grpc.max_send_message_length': -1,
     });

@@ -3,6 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { request as httpRequest } from 'node:http';
+import { connect as tlsConnect } from 'node:tls';
+import { credentials as grpcCredentials, status as grpcStatus } from '@grpc/grpc-js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../../src/config';
@@ -15,6 +17,14 @@ import {
   waitFor,
   type TestProxy,
 } from '../../helpers/proxy-harness';
+import {
+  GrpcTestClient,
+  expectGrpcStatus,
+  int32sOf,
+  simpleInferRequest,
+  startGrpcTestProxy,
+  type GrpcTestProxy,
+} from '../../helpers/grpc-client';
 
 const A = Array.from({ length: 16 }, (_, i) => i);
 const INFER_BODY = JSON.stringify(simpleRequest(A, A));
@@ -100,7 +110,19 @@ function inferOverTls(
   });
 }
 
-describe('front door: TLS on the HTTP listener', function () {
+/** The CN of the certificate a TLS server on `port` shows to an HTTP/2 client. */
+function peerCnOf(port: number, ca: Buffer): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca, ALPNProtocols: ['h2'] }, () => {
+      const cn = String(socket.getPeerCertificate().subject.CN);
+      socket.destroy();
+      resolve(cn);
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe('front door: TLS on the HTTP listener and the gRPC front end', function () {
   // openssl key generation takes a moment on a loaded machine.
   this.timeout(60000);
   let fakes: FakeTriton[];
@@ -216,5 +238,113 @@ describe('front door: TLS on the HTTP listener', function () {
       }),
       (err: Error) => err instanceof ConfigError && /TLS_CERT_FILE/.test(err.message),
     );
+  });
+  describe('on the gRPC front end', () => {
+    let proxy: GrpcTestProxy;
+    let dir: string;
+    const clients: GrpcTestClient[] = [];
+    const client = (
+      creds = grpcCredentials.createSsl(readFileSync(pki.file('ca.crt'))),
+    ): GrpcTestClient => {
+      const c = new GrpcTestClient(proxy.grpcAddress, creds);
+      clients.push(c);
+      return c;
+    };
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'triton-proxy-grpc-tls-'));
+      for (const ext of ['crt', 'key']) {
+        writeFileSync(join(dir, `tls.${ext}`), readFileSync(pki.file(`server-a.${ext}`)));
+      }
+      proxy = await startGrpcTestProxy({
+        TRITON_SERVERS: serversEnv(fakes),
+        TLS_CERT_FILE: join(dir, 'tls.crt'),
+        TLS_KEY_FILE: join(dir, 'tls.key'),
+        AUTH_KEYS_RELOAD_INTERVAL_MS: '50',
+      });
+    });
+    after(async () => {
+      for (const c of clients) c.close();
+      await proxy.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('serves control RPCs and ModelInfer to a client that verifies the certificate', async () => {
+      const c = client();
+      assert.deepEqual(await c.call('ServerLive', {}), { live: true });
+      const answer = await c.inferBytes(c.encode('ModelInfer', simpleInferRequest(A, A)));
+      const decoded = c.decodeResponse<{ raw_output_contents: Buffer[] }>(
+        'ModelInfer',
+        answer.value,
+      );
+      assert.deepEqual(
+        int32sOf(decoded.raw_output_contents[0]!),
+        A.map((x) => 2 * x),
+      );
+    });
+
+    it('gives a plaintext client no service', async () => {
+      const c = client(grpcCredentials.createInsecure());
+      await expectGrpcStatus(
+        c.call('ServerLive', {}, { deadlineMs: 5000 }),
+        grpcStatus.UNAVAILABLE,
+      );
+    });
+
+    it('serves the rewritten certificate to new connections without restart', async () => {
+      const ca = readFileSync(pki.file('ca.crt'));
+      assert.equal(await peerCnOf(proxy.proxy.grpcPort(), ca), 'proxy-a');
+      for (const ext of ['crt', 'key']) {
+        writeFileSync(join(dir, `.next.${ext}`), readFileSync(pki.file(`server-b.${ext}`)));
+        renameSync(join(dir, `.next.${ext}`), join(dir, `tls.${ext}`));
+      }
+      await waitFor(
+        async () => (await peerCnOf(proxy.proxy.grpcPort(), ca)) === 'proxy-b',
+        10000,
+        'the new certificate on the gRPC port',
+      );
+      assert.deepEqual(await client().call('ServerLive', {}), { live: true });
+    });
+  });
+
+  describe('on the gRPC front end with a client CA (mutual TLS)', () => {
+    let proxy: GrpcTestProxy;
+    const clients: GrpcTestClient[] = [];
+    before(async () => {
+      proxy = await startGrpcTestProxy({
+        TRITON_SERVERS: serversEnv(fakes),
+        TLS_CERT_FILE: pki.file('server-a.crt'),
+        TLS_KEY_FILE: pki.file('server-a.key'),
+        TLS_CLIENT_CA_FILE: pki.file('ca.crt'),
+      });
+    });
+    after(async () => {
+      for (const c of clients) c.close();
+      await proxy.close();
+    });
+    const client = (withCertificate: boolean): GrpcTestClient => {
+      const ca = readFileSync(pki.file('ca.crt'));
+      const creds = withCertificate
+        ? grpcCredentials.createSsl(
+            ca,
+            readFileSync(pki.file('client.key')),
+            readFileSync(pki.file('client.crt')),
+          )
+        : grpcCredentials.createSsl(ca);
+      const c = new GrpcTestClient(proxy.grpcAddress, creds);
+      clients.push(c);
+      return c;
+    };
+
+    it('refuses a client without a certificate in the handshake', async () => {
+      await expectGrpcStatus(
+        client(false).call('ServerLive', {}, { deadlineMs: 5000 }),
+        grpcStatus.UNAVAILABLE,
+      );
+    });
+
+    it('serves a client whose certificate the CA signed', async () => {
+      assert.deepEqual(await client(true).call('ServerLive', {}), { live: true });
+    });
   });
 });
