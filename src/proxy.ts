@@ -26,7 +26,7 @@ import {
 } from './routing';
 import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
-import { InferRequestParser } from './codec';
+import { JsonWorkerPool } from './codec';
 import { ControlService, GenerateService, InferService } from './inference';
 import { MemoryTier, ModelPolicies, RedisTier, ResponseCache, type CacheHooks } from './cache';
 import {
@@ -395,12 +395,12 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   const { cache, close: closeCache } = createCache(config, state, metrics, logger);
   closers.push(closeCache);
   const retryAfterSeconds = a.retryAfterSeconds;
-  const parser = new InferRequestParser({
+  const json = new JsonWorkerPool({
     workerThresholdBytes: config.http.jsonWorkerThresholdBytes,
   });
-  closers.push(() => parser.close());
+  closers.push(() => json.close());
   const infer = new InferService({
-    parser,
+    json,
     cache,
     router,
     servers: fleet,

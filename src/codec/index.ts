@@ -1,6 +1,6 @@
 export { parseInferRequest } from './parse-infer-request';
-export { InferRequestParser } from './json-parser-pool';
-export type { InferRequestParserOptions } from './json-parser-pool';
+export { JsonWorkerPool } from './json-worker-pool';
+export type { JsonWorkerPoolOptions, EncodeOptions } from './json-worker-pool';
 export type { InferRequestBody, ParsedInferRequest } from './parse-infer-request';
 export { encodeInferResponse } from './encode-infer-response';
 export type { EncodedInferResponse } from './encode-infer-response';

@@ -76,6 +76,24 @@ export class JsonByteWriter {
     return this.chunks;
   }
 
+  /**
+   * Appends chunks written elsewhere (a worker's encoding of a large `data`
+   * array) after what was written so far, without copying them; writing
+   * continues after them in the rest of the current buffer.
+   */
+  append(chunks: readonly Buffer[]): void {
+    if (this.pos > 0) {
+      this.chunks.push(this.buf.subarray(0, this.pos));
+      this.flushed += this.pos;
+      this.buf = this.buf.subarray(this.pos);
+      this.pos = 0;
+    }
+    for (const chunk of chunks) {
+      this.chunks.push(chunk);
+      this.flushed += chunk.length;
+    }
+  }
+
   private reserve(bytes: number): void {
     if (this.pos + bytes <= this.buf.length) return;
     if (this.pos > 0) this.chunks.push(this.buf.subarray(0, this.pos));

@@ -4,6 +4,8 @@ import type { Readable, Transform } from 'node:stream';
 import { ProxyError, invalidRequest, payloadTooLarge } from '../errors';
 
 const EMPTY = Buffer.alloc(0);
+/** Bodies of at least this declared length are assembled as they arrive (see collect). */
+const ASSEMBLE_AS_RECEIVED_BYTES = 1024 * 1024;
 
 export interface ReadBodyOptions {
   /** Largest body accepted, after inflation for gzip/deflate bodies. */
@@ -62,6 +64,12 @@ function collect(
   const { limit } = options;
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
+    // A large body of known length is copied, chunk by chunk as it arrives, into
+    // one buffer of that length, instead of being joined at the end: joining
+    // 64 MiB is one copy that holds the event loop for 50+ ms. The buffer is
+    // allocated when the first bytes arrive and its pages become resident
+    // only as they are written, so memory still grows with the bytes received.
+    let whole: Buffer | undefined;
     let received = 0;
     let done = false;
     let timer: NodeJS.Timeout | undefined;
@@ -70,6 +78,7 @@ function collect(
       done = true;
       cleanup();
       chunks.length = 0;
+      whole = undefined;
       if (inflater) {
         req.unpipe(inflater);
         inflater.destroy();
@@ -97,7 +106,14 @@ function collect(
           return;
         }
       }
-      chunks.push(chunk);
+      if (whole !== undefined) {
+        chunk.copy(whole, received - chunk.length);
+      } else if (exact !== undefined && exact >= ASSEMBLE_AS_RECEIVED_BYTES) {
+        whole = Buffer.allocUnsafeSlow(exact);
+        chunk.copy(whole, 0);
+      } else {
+        chunks.push(chunk);
+      }
     };
     const onEnd = () => {
       if (done) return;
@@ -108,11 +124,13 @@ function collect(
         return;
       }
       resolve(
-        chunks.length === 0
-          ? EMPTY
-          : chunks.length === 1
-            ? chunks[0]!
-            : Buffer.concat(chunks, received),
+        whole !== undefined
+          ? whole
+          : chunks.length === 0
+            ? EMPTY
+            : chunks.length === 1
+              ? chunks[0]!
+              : Buffer.concat(chunks, received),
       );
     };
     const onError = (err: Error) =>

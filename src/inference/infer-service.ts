@@ -5,7 +5,7 @@ import type {
   ParameterValue,
   Parameters,
 } from '../protocol';
-import { encodeInferResponse, type EncodedInferResponse, type InferRequestParser } from '../codec';
+import { type EncodedInferResponse, type JsonWorkerPool } from '../codec';
 import type { AdmissionController, AdmissionPriority } from '../admission';
 import { SequenceAffinity, type Router } from '../routing';
 import { executeWithRetry, type Backoff, type RetryBudget } from '../resilience';
@@ -113,7 +113,7 @@ export interface ModelLoader {
 
 export interface InferServiceDeps {
   /** REST bodies to requests: inline when small, in worker threads when large. */
-  parser: InferRequestParser;
+  json: JsonWorkerPool;
   router: Router;
   servers: { get(name: string): Upstream | undefined };
   admission: AdmissionController;
@@ -221,7 +221,7 @@ export class InferService {
       this.deps.metrics.requestBytes.observe(call.body.length);
       // A large body may move to a parse worker (its Buffer is then empty here): its size is kept.
       const bodyBytes = call.body.length;
-      const { request, plan } = await this.deps.parser.parse({
+      const { request, plan } = await this.deps.json.parse({
         body: call.body,
         headerLength: call.headerLength,
         modelName: call.model,
@@ -248,7 +248,10 @@ export class InferService {
       modelLabel = this.deps.metrics.models.forKnown(call.model);
       const t3 = performance.now();
       if (!clientGaveId) response.id = '';
-      const encoded = encodeInferResponse(response, plan);
+      // A cached or coalesced answer is shared: its bytes are copied, not moved, to a worker.
+      const encoded = await this.deps.json.encode(response, plan, {
+        exclusive: answer.status === undefined,
+      });
       this.stage.encode.observe((performance.now() - t3) / 1000);
       this.deps.metrics.responseBytes.observe(encoded.byteLength);
       return { ...encoded, cacheStatus: answer.status };

@@ -1,0 +1,90 @@
+import { isMarkedAsUntransferable } from 'node:worker_threads';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { isProxyError } from '../errors';
+import type { InferOutputTensor } from '../protocol';
+import { encodeJsonData } from './encode-infer-response';
+import { parseInferRequest, type ParsedInferRequest } from './parse-infer-request';
+
+/**
+ * Runs in a piscina worker thread: the expensive, size-proportional parts of
+ * large JSON requests and answers, so they never block the main event loop.
+ * - parse: JSON text -> request with tensor bytes;
+ * - encode: tensor bytes -> the JSON text of outputs' `data` arrays.
+ * Answers are data only: a proxy error comes back as its code and message (an
+ * Error's class does not survive postMessage); large buffers move between
+ * threads (transferred, not copied), including the ones the main thread lent
+ * for encoding, which come back with the answer.
+ */
+
+export interface ParseTask {
+  kind: 'parse';
+  body: Uint8Array;
+  headerLength: number | undefined;
+  modelName: string;
+  modelVersion: string;
+}
+
+/** One output to encode: its bytes are [byteOffset, byteOffset + byteLength) of `buffers[buffer]`. */
+export interface EncodeOutput {
+  tensor: InferOutputTensor;
+  base64: boolean;
+  buffer: number;
+  byteOffset: number;
+  byteLength: number;
+}
+
+export interface EncodeTask {
+  kind: 'encode';
+  buffers: ArrayBuffer[];
+  outputs: EncodeOutput[];
+}
+
+export type WorkerFailure = { ok: false; code: string; message: string };
+export type ParseAnswer = { ok: true; parsed: ParsedInferRequest } | WorkerFailure;
+/** `data[i]` is the text of `outputs[i]`; `buffers` are the task's, handed back. */
+export type EncodeAnswer = { ok: true; data: Buffer[][]; buffers: ArrayBuffer[] } | WorkerFailure;
+
+export default function runJsonTask(task: ParseTask | EncodeTask): unknown {
+  try {
+    return task.kind === 'parse' ? parse(task) : encode(task);
+  } catch (err) {
+    if (!isProxyError(err)) throw err;
+    return { ok: false, code: err.code, message: err.message } satisfies WorkerFailure;
+  }
+}
+
+function parse(task: ParseTask): unknown {
+  const body = Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength);
+  const parsed = parseInferRequest({ ...task, body });
+  const answer: ParseAnswer = { ok: true, parsed };
+  return move({
+    [transferableSymbol]: transferables(parsed.request.rawInputContents),
+    [valueSymbol]: answer,
+  });
+}
+
+function encode(task: EncodeTask): unknown {
+  const data = task.outputs.map((o) =>
+    encodeJsonData(
+      o.tensor,
+      Buffer.from(task.buffers[o.buffer]!, o.byteOffset, o.byteLength),
+      o.base64,
+    ),
+  );
+  const answer: EncodeAnswer = { ok: true, data, buffers: task.buffers };
+  const moving = new Set(transferables(data.flat()));
+  for (const b of task.buffers) moving.add(b);
+  return move({ [transferableSymbol]: [...moving], [valueSymbol]: answer });
+}
+
+/** Whole ArrayBuffers behind `views`; small pooled ones are cheaper to copy (and cannot move). */
+function transferables(views: readonly Uint8Array[]): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const view of views) {
+    const buffer = view.buffer;
+    if (!(buffer instanceof ArrayBuffer) || buffer.byteLength <= Buffer.poolSize) continue;
+    if (isMarkedAsUntransferable(buffer)) continue;
+    out.add(buffer);
+  }
+  return [...out];
+}

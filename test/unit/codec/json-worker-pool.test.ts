@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import type { InferOutputTensor, ModelInferResponse } from '../../../src/protocol';
+import { JsonWorkerPool, encodeInferResponse, type OutputPlan } from '../../../src/codec';
+
+function tensor(name: string, datatype: string, shape: number[]): InferOutputTensor {
+  return { name, datatype, shape, parameters: {} };
+}
+
+/** Every output's bytes in one message-sized buffer, as Triton's answer arrives from the reader. */
+function response(outputs: InferOutputTensor[], raws: Buffer[]): ModelInferResponse {
+  const total = raws.reduce((n, r) => n + r.length, 0) + 64;
+  const message = Buffer.allocUnsafeSlow(total).fill(7);
+  let at = 64;
+  const views = raws.map((raw) => {
+    raw.copy(message, at);
+    const view = message.subarray(at, at + raw.length);
+    at += raw.length;
+    return view;
+  });
+  return {
+    modelName: 'm',
+    modelVersion: '1',
+    id: 'x',
+    parameters: {},
+    outputs,
+    rawOutputContents: views,
+  };
+}
+
+function sequence(bytes: number): Buffer {
+  const out = Buffer.allocUnsafe(bytes);
+  for (let i = 0; i < bytes; i++) out[i] = (i * 37 + 11) & 0xff;
+  return out;
+}
+
+function bytesElements(values: string[]): Buffer {
+  return Buffer.concat(
+    values.flatMap((v) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(Buffer.byteLength(v));
+      return [len, Buffer.from(v)];
+    }),
+  );
+}
+
+const body = (chunks: readonly Buffer[]) => Buffer.concat(chunks).toString('latin1');
+
+describe('JSON worker pool: large answers are encoded off the event loop', function () {
+  // The first task starts a worker thread that loads the codec through tsx.
+  this.timeout(20_000);
+  let pool: JsonWorkerPool;
+
+  before(() => {
+    pool = new JsonWorkerPool({ workerThresholdBytes: 0, threads: 1 });
+  });
+  after(async () => {
+    await pool.close();
+  });
+
+  const numeric: [string, number][] = [
+    ['BOOL', 1],
+    ['UINT8', 1],
+    ['INT8', 1],
+    ['UINT16', 2],
+    ['INT16', 2],
+    ['UINT32', 4],
+    ['INT32', 4],
+    ['UINT64', 8],
+    ['INT64', 8],
+    ['FP32', 4],
+    ['FP64', 8],
+  ];
+  for (const [datatype, width] of numeric) {
+    for (const exclusive of [true, false]) {
+      it(`writes the same body as inline encoding for ${datatype} (${exclusive ? 'bytes moved' : 'bytes copied'})`, async () => {
+        const count = 5000;
+        const raw =
+          datatype === 'BOOL'
+            ? Buffer.from(sequence(count).map((b) => b & 1))
+            : sequence(count * width);
+        const make = () => response([tensor('OUT', datatype, [1, count])], [raw]);
+        const expected = encodeInferResponse(make(), { binaryByDefault: false, outputs: [] });
+        const got = await pool.encode(
+          make(),
+          { binaryByDefault: false, outputs: [] },
+          { exclusive },
+        );
+        assert.equal(got.byteLength, expected.byteLength);
+        assert.equal(got.contentType, 'application/json');
+        assert.equal(body(got.chunks), body(expected.chunks));
+      });
+    }
+  }
+
+  it('writes BYTES elements, as text and as base64, as inline encoding does', async () => {
+    const raw = bytesElements(['alpha', 'quote " and \\ slash', 'ünïcödé', '']);
+    const plan: OutputPlan = {
+      binaryByDefault: false,
+      outputs: [
+        { name: 'T', binary: false, base64: false, sharedMemory: false },
+        { name: 'B', binary: false, base64: true, sharedMemory: false },
+      ],
+    };
+    const make = () =>
+      response([tensor('T', 'BYTES', [4]), tensor('B', 'BYTES', [4])], [raw, Buffer.from(raw)]);
+    const expected = encodeInferResponse(make(), plan);
+    const got = await pool.encode(make(), plan, { exclusive: true });
+    assert.equal(body(got.chunks), body(expected.chunks));
+    assert.match(body(got.chunks), /"content_type":"base64"/);
+  });
+
+  it('keeps binary outputs that share the moved message buffer intact', async () => {
+    const json = sequence(4000 * 4);
+    const binary = sequence(3000);
+    const plan: OutputPlan = {
+      binaryByDefault: false,
+      outputs: [
+        { name: 'J', binary: false, base64: false, sharedMemory: false },
+        { name: 'BIN', binary: true, base64: false, sharedMemory: false },
+      ],
+    };
+    const make = () =>
+      response([tensor('J', 'INT32', [4000]), tensor('BIN', 'UINT8', [3000])], [json, binary]);
+    const expected = encodeInferResponse(make(), plan);
+    const answer = make();
+    const got = await pool.encode(answer, plan, { exclusive: true });
+    assert.equal(got.headerLength, expected.headerLength);
+    assert.equal(body(got.chunks), body(expected.chunks));
+    assert.deepEqual(answer.rawOutputContents[1], binary);
+  });
+
+  it('does not touch the bytes of a shared answer (cached or coalesced)', async () => {
+    const raw = sequence(4000 * 4);
+    const shared = response([tensor('OUT', 'INT32', [4000])], [raw]);
+    const view = shared.rawOutputContents[0]!;
+    await pool.encode(shared, { binaryByDefault: false, outputs: [] }, { exclusive: false });
+    assert.equal(shared.rawOutputContents[0], view);
+    assert.deepEqual(view, raw);
+  });
+
+  it('answers a size mismatch from the worker with the same error as inline encoding', async () => {
+    const make = () => response([tensor('OUT', 'INT32', [1, 4000])], [sequence(4000 * 4 - 4)]);
+    const plan: OutputPlan = { binaryByDefault: false, outputs: [] };
+    let inline: unknown;
+    try {
+      encodeInferResponse(make(), plan);
+    } catch (err) {
+      inline = err;
+    }
+    await assert.rejects(pool.encode(make(), plan, { exclusive: true }), (err: Error) => {
+      assert.equal(err.message, (inline as Error).message);
+      assert.equal((err as { code?: string }).code, (inline as { code?: string }).code);
+      return true;
+    });
+  });
+
+  it('encodes answers under the threshold inline, without moving their bytes', async () => {
+    const inlinePool = new JsonWorkerPool({ workerThresholdBytes: 1024 * 1024, threads: 1 });
+    try {
+      const answer = response([tensor('OUT', 'INT32', [16])], [sequence(64)]);
+      const view = answer.rawOutputContents[0];
+      const got = await inlinePool.encode(
+        answer,
+        { binaryByDefault: false, outputs: [] },
+        { exclusive: true },
+      );
+      assert.equal(answer.rawOutputContents[0], view, 'the bytes never moved');
+      assert.match(body(got.chunks), /"data":\[/);
+    } finally {
+      await inlinePool.close();
+    }
+  });
+});
+
+function inferBody(values: number): Buffer {
+  const data = Array.from({ length: values }, (_, i) => i);
+  return Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'INPUT0', datatype: 'INT32', shape: [1, values], data }],
+    }),
+  );
+}
+
+describe('JSON worker pool: threads', function () {
+  // Starting a worker (a second V8 isolate) takes a while on a loaded 2-core box.
+  this.timeout(20_000);
+
+  let pool: JsonWorkerPool;
+  afterEach(async () => {
+    await pool.close();
+  });
+
+  it('runs no worker thread until a body above the threshold arrives, then parses it in one', async function () {
+    pool = new JsonWorkerPool({ workerThresholdBytes: 1024 });
+    const small = await pool.parse({ body: inferBody(4), modelName: 'm', modelVersion: '' });
+    assert.equal(small.request.inputs[0]!.name, 'INPUT0');
+    assert.equal(pool.workerThreads, 0, 'a small body is parsed inline, with no worker');
+
+    const large = await pool.parse({ body: inferBody(2000), modelName: 'm', modelVersion: '' });
+    assert.equal(large.request.inputs[0]!.name, 'INPUT0');
+    assert.equal(pool.workerThreads, 1, 'the first large body started one worker');
+  });
+});
