@@ -397,6 +397,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   const retryAfterSeconds = a.retryAfterSeconds;
   const json = new JsonWorkerPool({
     workerThresholdBytes: config.http.jsonWorkerThresholdBytes,
+    niceIncrement: config.http.jsonWorkerNiceIncrement,
   });
   closers.push(() => json.close());
   const infer = new InferService({

@@ -12,6 +12,7 @@ import {
 import type {
   EncodeAnswer,
   EncodeOutput,
+  JsonWorkerData,
   ParseAnswer,
   ParseTask,
   WorkerFailure,
@@ -34,6 +35,8 @@ export interface JsonWorkerPoolOptions {
   threads?: number;
   /** Tasks waiting for a worker beyond this are refused with 429. */
   maxQueue?: number;
+  /** Added to the workers' nice value (Linux), so the event loop thread gets the CPU first; 0 = same priority. */
+  niceIncrement?: number;
 }
 
 export interface EncodeOptions {
@@ -79,6 +82,7 @@ export class JsonWorkerPool {
       maxThreads: threads,
       maxQueue: options.maxQueue ?? threads * 16,
       idleTimeout: 60_000,
+      workerData: { niceIncrement: options.niceIncrement ?? 0 } satisfies JsonWorkerData,
       // Sources run from TypeScript (tests, tsx) need the loader in the worker too.
       execArgv: ext === '.ts' ? [...process.execArgv, '--require', 'tsx/cjs'] : undefined,
     });

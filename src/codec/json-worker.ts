@@ -1,5 +1,6 @@
+import { getPriority, setPriority } from 'node:os';
 import { isMarkedAsUntransferable } from 'node:worker_threads';
-import { move, transferableSymbol, valueSymbol } from 'piscina';
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { isProxyError } from '../errors';
 import type { InferOutputTensor } from '../protocol';
 import { encodeJsonData } from './encode-infer-response';
@@ -15,6 +16,30 @@ import { parseInferRequest, type ParsedInferRequest } from './parse-infer-reques
  * threads (transferred, not copied), including the ones the main thread lent
  * for encoding, which come back with the answer.
  */
+
+/** What the pool tells each worker when it starts. */
+export interface JsonWorkerData {
+  /** Added to this thread's nice value (0: same priority as the event loop). */
+  niceIncrement: number;
+}
+
+lowerPriority((workerData as JsonWorkerData | undefined)?.niceIncrement ?? 0);
+
+/**
+ * Lowers this thread's CPU priority, so that when cores are short the event
+ * loop thread runs first and large bodies wait instead of small requests.
+ * On Linux setpriority acts on the calling thread only (elsewhere on the whole
+ * process, so it is left alone there). piscina's own niceIncrement needs a
+ * native addon and silently does nothing without it.
+ */
+function lowerPriority(increment: number): void {
+  if (increment <= 0 || process.platform !== 'linux') return;
+  try {
+    setPriority(0, Math.min(19, getPriority(0) + increment));
+  } catch {
+    // Not permitted (a seccomp profile, say): the worker runs at normal priority.
+  }
+}
 
 export interface ParseTask {
   kind: 'parse';

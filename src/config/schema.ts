@@ -55,6 +55,12 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           default: 256 * 1024,
           env: 'JSON_WORKER_THRESHOLD_BYTES',
         },
+        jsonWorkerNiceIncrement: {
+          doc: "Added to the JSON worker threads' nice value (Linux; per thread), so that when CPU is short the event loop, which serves every request, runs before the parsing and encoding of large bodies; 0 keeps them at the event loop's priority.",
+          format: 'nat',
+          default: 10,
+          env: 'JSON_WORKER_NICE_INCREMENT',
+        },
         grpcPort: {
           doc: "Port of the gRPC front end (inference.GRPCInferenceService, Triton's gRPC default 8001) on the same HOST; 0 disables it.",
           format: 'port',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import path from 'node:path';
 import { waitFor } from '../../helpers/proxy-harness';
@@ -56,6 +56,17 @@ function percentile(values: readonly number[], p: number): number {
 function peakRssMiB(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)![1]) / 1024;
+}
+
+/** Nice values of a process's threads by thread name, from /proc (Linux). */
+function threadNiceness(pid: number): { name: string; nice: number }[] {
+  return readdirSync(`/proc/${pid}/task`).map((tid) => {
+    const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    // Fields after the parenthesised name: state is field 3, nice field 19.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+    return { name, nice: Number(fields[16]) };
+  });
 }
 
 /** POSTs a prebuilt body; resolves with the status and the size of the answer (read and dropped). */
@@ -201,6 +212,12 @@ describe('front door: large JSON bodies do not block the event loop', function (
         assert.equal(r.status, 200);
         assert.ok(r.bytes > large.length / 2, `answer of ${r.bytes} bytes`);
       }
+      // The parse/encode workers yield the CPU to the event loop thread.
+      const threads = threadNiceness(proxy.child.pid!);
+      const main = threads.find((t) => t.name === 'MainThread' || t.name === 'node')!;
+      const workers = threads.filter((t) => t.name === 'WorkerThread');
+      assert.ok(workers.length >= 1, `worker threads: ${JSON.stringify(threads)}`);
+      for (const w of workers) assert.equal(w.nice, Math.min(19, main.nice + 10));
       assert.ok(latencies.length >= 20, `only ${latencies.length} small requests were measured`);
       assert.ok(
         p99 < SMALL_P99_BOUND_MS,
