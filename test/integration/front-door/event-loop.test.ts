@@ -56,10 +56,12 @@ function percentile(values: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** Peak resident memory of a process, from /proc (Linux). */
-function peakRssMiB(pid: number): number {
+/** Peak and current resident memory of a process, from /proc (Linux). */
+function rssMiB(pid: number): { peak: number; now: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)![1]) / 1024;
+  const kib = (field: string) =>
+    Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]);
+  return { peak: kib('VmHWM') / 1024, now: kib('VmRSS') / 1024 };
 }
 
 /** Nice values of a process's threads by thread name, from /proc (Linux). */
@@ -263,7 +265,7 @@ describe('front door: large JSON bodies do not block the event loop', function (
       console.log(
         `      attempt ${attempt}: ${largeResults.length} x ${LARGE_BODY_MiB} MiB JSON (${LARGE_CONCURRENCY} at a time, median ${largeMs.toFixed(0)} ms); ` +
           `${latencies.length} small requests: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${Math.max(...latencies).toFixed(1)} ms; ` +
-          `proxy event-loop lag p99 ${lagP99.toFixed(1)} ms, max ${lagMax.toFixed(1)} ms; proxy peak RSS ${peakRssMiB(proxy.child.pid!).toFixed(0)} MiB ` +
+          `proxy event-loop lag p99 ${lagP99.toFixed(1)} ms, max ${lagMax.toFixed(1)} ms; proxy RSS peak ${rssMiB(proxy.child.pid!).peak.toFixed(0)} MiB, now ${rssMiB(proxy.child.pid!).now.toFixed(0)} MiB ` +
           `(threshold ${THRESHOLD}, worker nice +${NICE_INCREMENT})`,
       );
       for (const r of largeResults) {
