@@ -219,16 +219,16 @@ describe('front door: large JSON bodies do not block the event loop', function (
       for (let attempt = 1; attempt <= ATTEMPTS && p99 >= SMALL_P99_BOUND_MS; attempt++) {
         p99 = await measure(attempt, echoed.bytes);
       }
+      assert.ok(
+        p99 < SMALL_P99_BOUND_MS,
+        `small request p99 ${p99.toFixed(1)} ms, bound ${SMALL_P99_BOUND_MS} ms`,
+      );
       // The parse/encode workers yield the CPU to the event loop thread.
       const threads = threadNiceness(proxy.child.pid!);
       const main = threads.find((t) => t.name === 'MainThread' || t.name === 'node')!;
       const workers = threads.filter((t) => t.name === 'WorkerThread');
       assert.ok(workers.length >= 1, `worker threads: ${JSON.stringify(threads)}`);
       for (const w of workers) assert.equal(w.nice, Math.min(19, main.nice + NICE_INCREMENT));
-      assert.ok(
-        p99 < SMALL_P99_BOUND_MS,
-        `small request p99 ${p99.toFixed(1)} ms, bound ${SMALL_P99_BOUND_MS} ms`,
-      );
     } finally {
       smallAgent.destroy();
       largeAgent.destroy();
