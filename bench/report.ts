@@ -184,15 +184,7 @@ export function formatSummary(
       fixed(minus(p50Peer, p50Direct), 3),
     ]);
   }
-  const widths = SUMMARY_COLUMNS.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  const table = lines
-    .map((l, row) => {
-      const text = l
-        .map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
-        .join('  ');
-      return row === 0 ? `${text}\n${'-'.repeat(text.length)}` : text;
-    })
-    .join('\n');
+  const table = alignedTable(lines);
   const rss = (process: string, f: (m: ProcessMemory) => number | undefined) =>
     median(memory.filter((m) => m.process === process).map((m) => f(m) ?? Number.NaN));
   const memoryLine = (['proxy', 'rest-proxy'] as const)
@@ -291,15 +283,7 @@ export function formatGrpcSummary(rows: Measurement[]): string {
       fixed(p50 !== undefined && p50Direct !== undefined ? p50 - p50Direct : undefined, 3),
     ]);
   }
-  const widths = GRPC_SUMMARY_COLUMNS.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  const table = lines
-    .map((l, row) => {
-      const text = l
-        .map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
-        .join('  ');
-      return row === 0 ? `${text}\n${'-'.repeat(text.length)}` : text;
-    })
-    .join('\n');
+  const table = alignedTable(lines);
   return `gRPC front end (proxy-grpc) against REST through the proxy and direct gRPC; ratios are medians of per-repetition ratios\n${table}`;
 }
 
@@ -310,3 +294,16 @@ of the window its main thread was runnable but waiting for the CPU (other work o
 "proxy" columns describe the process in the middle: the proxy, or rest-proxy in its rows.
 x req/s and x p50: this row / direct (grpc-js client), same backend and case, same run.
 proxy is REST through the proxy, proxy-grpc the same grpc-js client as direct through the proxy's gRPC front end.`;
+
+/** Rows of cells as aligned text: the first two columns left-aligned, numbers right-aligned, the header ruled. */
+function alignedTable(lines: string[][]): string {
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  return lines
+    .map((l, row) => {
+      const text = l
+        .map((cell, i) => (i < 2 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!)))
+        .join('  ');
+      return row === 0 ? `${text}\n${'-'.repeat(text.length)}` : text;
+    })
+    .join('\n');
+}
