@@ -6,6 +6,7 @@ import {
 } from 'node:http2';
 import { gunzip, inflate } from 'node:zlib';
 import { Metadata, status as GrpcStatus, type ServerErrorResponse } from '@grpc/grpc-js';
+import { UnaryMessageReader, type GrpcCallError } from '../triton';
 
 /** gRPC's 5-byte message prefix: compressed flag and big-endian length. */
 const FRAME_HEADER_BYTES = 5;
@@ -107,12 +108,7 @@ class UnaryStreamCall implements RawUnaryCall {
   private timer: NodeJS.Timeout | undefined;
   /** Set once a status went out (or the client left): nothing more is sent. */
   private done = false;
-  private readonly prefix = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-  private prefixFill = 0;
-  private body: Buffer | undefined;
-  private bodyFill = 0;
-  private message: Buffer | undefined;
-  private compressed = false;
+  private readonly reader: UnaryMessageReader;
 
   constructor(
     private readonly stream: ServerHttp2Stream,
@@ -121,6 +117,11 @@ class UnaryStreamCall implements RawUnaryCall {
     private readonly handle: (call: RawUnaryCall) => void,
   ) {
     this.path = String(headers[h2.HTTP2_HEADER_PATH]);
+    // Compressed requests are inflated in received(), with the client's grpc-encoding.
+    this.reader = new UnaryMessageReader(limits.maxReceiveMessageBytes, {
+      compressedAllowed: true,
+      secondMessageError: `Received a second request message for unary method ${this.path}`,
+    });
     this.metadata = Metadata.fromHttp2Headers(headers);
     for (const name of TRANSPORT_HEADERS) this.metadata.remove(name);
   }
@@ -214,71 +215,30 @@ class UnaryStreamCall implements RawUnaryCall {
   /** Reassembles the one message from DATA chunks; the limit is checked from the prefix. */
   private push(chunk: Buffer): void {
     if (this.done) return;
-    let pos = 0;
-    while (pos < chunk.length) {
-      if (this.body === undefined) {
-        if (this.message !== undefined) {
-          this.fail(
-            statusError(
-              GrpcStatus.UNIMPLEMENTED,
-              `Received a second request message for unary method ${this.path}`,
-            ),
-          );
-          return;
-        }
-        const take = Math.min(FRAME_HEADER_BYTES - this.prefixFill, chunk.length - pos);
-        chunk.copy(this.prefix, this.prefixFill, pos, pos + take);
-        this.prefixFill += take;
-        pos += take;
-        if (this.prefixFill < FRAME_HEADER_BYTES) return;
-        this.prefixFill = 0;
-        this.compressed = this.prefix[0] !== 0;
-        const length = this.prefix.readUInt32BE(1);
-        if (length > this.limits.maxReceiveMessageBytes) {
-          this.fail(
-            statusError(
-              GrpcStatus.RESOURCE_EXHAUSTED,
-              `Received message larger than max (${length} vs ${this.limits.maxReceiveMessageBytes})`,
-            ),
-          );
-          return;
-        }
-        if (chunk.length - pos >= length) {
-          // The whole message in this chunk: a view, no copy.
-          this.message = chunk.subarray(pos, pos + length);
-          pos += length;
-          continue;
-        }
-        this.body = Buffer.allocUnsafe(length);
-        this.bodyFill = 0;
-      }
-      const take = Math.min(this.body.length - this.bodyFill, chunk.length - pos);
-      chunk.copy(this.body, this.bodyFill, pos, pos + take);
-      this.bodyFill += take;
-      pos += take;
-      if (this.bodyFill === this.body.length) {
-        this.message = this.body;
-        this.body = undefined;
-      }
+    try {
+      this.reader.push(chunk);
+    } catch (err) {
+      const e = err as GrpcCallError;
+      this.fail(statusError(e.code, e.details));
     }
   }
 
   /** The client half-closed: hand over the message. */
   private received(): void {
     if (this.done) return;
-    const message = this.message;
-    if (message === undefined || this.body !== undefined || this.prefixFill > 0) {
+    const message = this.reader.result();
+    if (message === undefined || this.reader.partial()) {
       this.fail(
         statusError(
           GrpcStatus.UNIMPLEMENTED,
-          message === undefined && this.body === undefined && this.prefixFill === 0
-            ? `Received no request message for unary method ${this.path}`
-            : `Received a truncated request message for unary method ${this.path}`,
+          this.reader.partial()
+            ? `Received a truncated request message for unary method ${this.path}`
+            : `Received no request message for unary method ${this.path}`,
         ),
       );
       return;
     }
-    if (!this.compressed) {
+    if (!this.reader.compressed()) {
       this.request = message;
       this.handle(this);
       return;

@@ -2,10 +2,21 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import { GrpcCallError } from './grpc-call-error';
 import { GRPC_FRAME_HEADER_BYTES } from './wire';
 
+export interface UnaryMessageReaderOptions {
+  /**
+   * Accept a message whose compressed flag is set (the caller inflates it,
+   * see compressed()); otherwise such a message is an INTERNAL error.
+   */
+  compressedAllowed?: boolean;
+  /** The UNIMPLEMENTED error's message for a second message on a unary call. */
+  secondMessageError?: string;
+}
+
 /**
- * Reassembles the one length-prefixed message of a unary gRPC response from
- * HTTP/2 DATA chunks. The message is copied at most once: a chunk that holds
- * it whole is sliced, otherwise the bytes go into one buffer of the announced
+ * Reassembles the one length-prefixed message of a unary gRPC call (a
+ * response on the client side, a request on the server side) from HTTP/2
+ * DATA chunks. The message is copied at most once: a chunk that holds it
+ * whole is sliced, otherwise the bytes go into one buffer of the announced
  * size (allocated only after the size was checked against the limit).
  */
 export class UnaryMessageReader {
@@ -14,10 +25,14 @@ export class UnaryMessageReader {
   private body: Buffer | undefined;
   private bodyFill = 0;
   private message: Buffer | undefined;
+  private compressedFlag = false;
 
-  constructor(private readonly maxMessageBytes: number) {}
+  constructor(
+    private readonly maxMessageBytes: number,
+    private readonly options: UnaryMessageReaderOptions = {},
+  ) {}
 
-  /** Throws GrpcCallError on a message over the limit, a compressed one, or a second message. */
+  /** Throws GrpcCallError on a message over the limit, a compressed one (unless allowed), or a second message. */
   push(chunk: Buffer): void {
     let pos = 0;
     while (pos < chunk.length) {
@@ -53,6 +68,11 @@ export class UnaryMessageReader {
     return this.message;
   }
 
+  /** True when the message arrived with the compressed flag (only with compressedAllowed). */
+  compressed(): boolean {
+    return this.compressedFlag;
+  }
+
   /** True while a message has started but not finished. */
   partial(): boolean {
     return this.headerFill > 0 || this.body !== undefined;
@@ -60,9 +80,13 @@ export class UnaryMessageReader {
 
   private startMessage(): number {
     if (this.message !== undefined) {
-      throw new GrpcCallError(GrpcStatus.UNIMPLEMENTED, 'Too many responses received');
+      throw new GrpcCallError(
+        GrpcStatus.UNIMPLEMENTED,
+        this.options.secondMessageError ?? 'Too many responses received',
+      );
     }
-    if (this.header[0] !== 0) {
+    this.compressedFlag = this.header[0] !== 0;
+    if (this.compressedFlag && this.options.compressedAllowed !== true) {
       throw new GrpcCallError(
         GrpcStatus.INTERNAL,
         `Received a compressed message (flag ${this.header[0]}) although no compression was negotiated`,

@@ -5,6 +5,7 @@ export { loadInferenceService, protosDir, SERVICE_NAME } from './protos';
 export { Http2UnaryChannel } from './http2-unary';
 export type { Http2UnaryOptions, UnaryRequest, UnaryCall, UnaryCallback } from './http2-unary';
 export { GrpcCallError } from './grpc-call-error';
+export { UnaryMessageReader } from './grpc-message-reader';
 export { encodeModelInferRequestFrameParts } from './model-infer-frame';
 export { ModelStream } from './model-stream';
 export type { ModelStreamOptions } from './model-stream';
