@@ -98,7 +98,6 @@ type StreamListener = (
 export class GrpcFront {
   private readonly server: Server;
   private boundPort = 0;
-  private readonly timers = new Map<string, Timer>();
 
   constructor(
     private readonly options: GrpcFrontOptions,
@@ -278,14 +277,12 @@ export class GrpcFront {
   }
 
   private timer(method: string, code: GrpcStatus, client: Client | undefined): Timer {
-    const label = client?.label ?? 'none';
-    const key = `${method}\u0000${code}\u0000${label}`;
-    let t = this.timers.get(key);
-    if (!t) {
-      t = this.deps.metrics.grpcRequestDuration.labels(method, grpcStatusName(code), label);
-      this.timers.set(key, t);
-    }
-    return t;
+    // LeanHistogram keeps one child per label set.
+    return this.deps.metrics.grpcRequestDuration.labels(
+      method,
+      grpcStatusName(code),
+      client?.label ?? 'none',
+    );
   }
 
   /**

@@ -196,7 +196,6 @@ function routeOf(model: string, version: string, parameters: Parameters): Route 
  */
 export class InferService {
   private readonly stage: Record<'parse' | 'queue' | 'upstream' | 'encode', StageTimer>;
-  private readonly durations = new Map<string, StageTimer>();
 
   constructor(private readonly deps: InferServiceDeps) {
     const h = deps.metrics.stageDuration;
@@ -526,13 +525,8 @@ export class InferService {
     protocol: Protocol,
     route: 'infer' | 'stream' = 'infer',
   ): StageTimer {
-    const key = `${model}\u0000${outcome}\u0000${protocol}\u0000${route}`;
-    let timer = this.durations.get(key);
-    if (!timer) {
-      timer = this.deps.metrics.requestDuration.labels(model, route, outcome, protocol);
-      this.durations.set(key, timer);
-    }
-    return timer;
+    // LeanHistogram keeps one child per label set.
+    return this.deps.metrics.requestDuration.labels(model, route, outcome, protocol);
   }
 
   /**

@@ -36,8 +36,31 @@ function sameLabels(names: string[], a: object | undefined, b: object): boolean 
  */
 export class LeanHistogram<T extends string = string> extends Histogram<T> {
   private unlabelled: Histogram.Internal<T> | undefined;
+  /**
+   * Children by their positional label values, so callers need no cache of
+   * their own. Bounded as the label values are (callers bound them); a
+   * removed label set's child goes with it.
+   */
+  private readonly children = new Map<string, Histogram.Internal<T>>();
 
   override labels(...args: unknown[]): Histogram.Internal<T> {
+    if (args.length === 0 || !args.every((a) => typeof a === 'string')) return this.child(args);
+    const key = args.join('\u0000');
+    let child = this.children.get(key);
+    if (child === undefined) {
+      child = this.child(args);
+      this.children.set(key, child);
+    }
+    return child;
+  }
+
+  override remove(...args: unknown[]): void {
+    super.remove(...(args as string[]));
+    if (args.every((a) => typeof a === 'string')) this.children.delete(args.join('\u0000'));
+    else this.children.clear();
+  }
+
+  private child(args: unknown[]): Histogram.Internal<T> {
     const internals = this as unknown as Internals;
     // The same label object prom-client would build from the values.
     let labels: object;

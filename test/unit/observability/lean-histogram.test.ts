@@ -73,6 +73,20 @@ describe('lean histogram', function () {
     assert.equal(c, d);
   });
 
+  it('hands out one child per label set, and a new one after the set was removed', async function () {
+    const { lean, plain, registries } = pair(['stage', 'code']);
+    const first = lean.labels('parse', 'ok');
+    assert.equal(lean.labels('parse', 'ok'), first);
+    assert.notEqual(lean.labels('parse', 'err'), first);
+    lean.remove('parse', 'ok');
+    const again = lean.labels('parse', 'ok');
+    assert.notEqual(again, first);
+    again.observe(0.2);
+    plain.labels('parse', 'ok').observe(0.2);
+    const [a, b] = await expositions(registries);
+    assert.equal(a, b);
+  });
+
   it('refuses what prom-client refuses: a value that is not a number, a wrong label count', function () {
     const { lean } = pair(['stage']);
     const child = lean.labels('parse');
