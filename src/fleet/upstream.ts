@@ -10,6 +10,7 @@ import {
   type CallContext,
   type ModelStream,
   type ModelStreamOptions,
+  type UnaryResponseSink,
 } from '../triton';
 import type { Metrics } from '../observability';
 import { ProxyError, isProxyError } from '../errors';
@@ -107,10 +108,18 @@ export class Upstream implements BalancedServer {
     );
   }
 
-  /** ModelInfer with the client's encoded message, answered with Triton's encoded response. */
-  inferBytes(message: Buffer, ctx: CallContext): Promise<Buffer> {
+  /**
+   * ModelInfer with the client's encoded message (in the pieces it arrived
+   * in), answered with Triton's encoded response, or passed on to `sink` as
+   * it arrives (then nothing is returned).
+   */
+  inferBytes(
+    message: readonly Buffer[],
+    ctx: CallContext,
+    sink?: UnaryResponseSink,
+  ): Promise<Buffer | undefined> {
     return this.track(
-      () => this.client.modelInferBytes(message, { ...ctx, open: this.openCalls }),
+      () => this.client.modelInferBytes(message, { ...ctx, open: this.openCalls }, sink),
       ctx.signal,
     );
   }

@@ -340,11 +340,13 @@ export class GrpcFront {
     const headers = new Metadata();
     headers.set('x-request-id', meta.requestId);
     // The model is checked once the use case has read it from the message.
-    this.admit(call.metadata, 'infer', '', call.request.length, headers)
+    this.admit(call.metadata, 'infer', '', call.requestBytes, headers)
       .then((c) => {
         client = c;
         return this.deps.infer.inferMessage({
           message: call.request,
+          messageBytes: call.requestBytes,
+          answer: call.answer(headers),
           deadline: meta.deadline,
           requestId: meta.requestId,
           traceparent: meta.traceparent,
@@ -359,7 +361,8 @@ export class GrpcFront {
           this.timer('ModelInfer', GrpcStatus.OK, client).observe(
             (performance.now() - started) / 1000,
           );
-          call.respond(answer.message, headers);
+          if (answer.message === undefined) call.end();
+          else call.respond(answer.message, headers);
         },
         (err: unknown) => {
           if (call.signal.aborted) {

@@ -6,7 +6,7 @@ import {
 } from 'node:http2';
 import { gunzip, inflate } from 'node:zlib';
 import { Metadata, status as GrpcStatus, type ServerErrorResponse } from '@grpc/grpc-js';
-import { UnaryMessageReader, type GrpcCallError } from '../triton';
+import { GrpcCallError, UnaryMessageReader, type UnaryResponseSink } from '../triton';
 
 /** gRPC's 5-byte message prefix: compressed flag and big-endian length. */
 const FRAME_HEADER_BYTES = 5;
@@ -44,6 +44,13 @@ const RESPONSE_HEADERS: OutgoingHttpHeaders = {
 
 const OK_TRAILERS: OutgoingHttpHeaders = { 'grpc-status': '0', 'grpc-message': 'OK' };
 
+/**
+ * Bytes of a passed-through answer the client's stream may hold unsent
+ * before the upstream is paused: large enough that a 16 KiB chunk at a
+ * time does not stop and start the upstream, small next to a 4 MiB answer.
+ */
+const PASS_THROUGH_BUFFER_BYTES = 1 << 20;
+
 export interface RawUnaryLimits {
   /** Largest request message, checked from its prefix before the body is buffered. */
   maxReceiveMessageBytes: number;
@@ -55,24 +62,39 @@ export interface RawUnaryLimits {
 export interface RawUnaryCall {
   readonly path: string;
   readonly metadata: Metadata;
-  /** The request message (decompressed when the client compressed it). */
-  readonly request: Buffer;
+  /**
+   * The request message (decompressed when the client compressed it) in the
+   * pieces it arrived in: views of the received DATA chunks, never joined.
+   */
+  readonly request: readonly Buffer[];
+  /** Its length in bytes. */
+  readonly requestBytes: number;
   /** Aborted when the client cancels, the connection drops or the deadline passes. */
   readonly signal: AbortSignal;
   /** The client's deadline (ms since epoch), Infinity when it set none. */
   getDeadline(): number;
   /** Sends the answer with these response headers, then OK trailers. */
   respond(message: Buffer, headers: Metadata): void;
-  /** Ends the call with an error status (trailers-only). */
+  /**
+   * The answer as it arrives (pass-through): begin() sends these response
+   * headers (RESOURCE_EXHAUSTED over the send limit, nothing sent), write()
+   * the framed bytes with the client's flow control; end() then sends OK
+   * trailers, fail() an error status as trailers.
+   */
+  answer(headers: Metadata): UnaryResponseSink;
+  /** Ends a passed-through answer with OK trailers. */
+  end(): void;
+  /** Ends the call with an error status (trailers-only, or trailers after a passed-through answer). */
   fail(error: ServerErrorResponse): void;
 }
 
 /**
  * Serves one unary gRPC call straight on its HTTP/2 stream, for the hot RPC
- * (ModelInfer): the request is reassembled with one copy (none when it came
- * in one chunk), and the answer goes out as a 5-byte prefix and the message
- * itself, where grpc-js's server copies every answer into a new framed
- * buffer and runs a chain of interceptor objects per call. Everything a
+ * (ModelInfer): the request is kept as the DATA chunks it arrived in (no
+ * copy), and the answer goes out either as a 5-byte prefix and the message,
+ * or passed through as it arrives from upstream (answer()), where grpc-js's
+ * server copies every answer into a new framed buffer and runs a chain of
+ * interceptor objects per call. Everything a
  * client can observe is what grpc-js gives: 415 for a non-gRPC content type,
  * trailers-only errors, `grpc-timeout` ending the call with
  * DEADLINE_EXCEEDED, gzip/deflate requests, the same limit messages.
@@ -101,13 +123,17 @@ export function acceptRawUnaryCall(
 class UnaryStreamCall implements RawUnaryCall {
   readonly path: string;
   readonly metadata: Metadata;
-  request: Buffer = Buffer.alloc(0);
+  request: readonly Buffer[] = [];
+  requestBytes = 0;
   private readonly controller = new AbortController();
   readonly signal = this.controller.signal;
   private deadline = Infinity;
   private timer: NodeJS.Timeout | undefined;
   /** Set once a status went out (or the client left): nothing more is sent. */
   private done = false;
+  /** A passed-through answer has begun: the status goes out as trailers. */
+  private streaming = false;
+  private trailers: OutgoingHttpHeaders = OK_TRAILERS;
   private readonly reader: UnaryMessageReader;
 
   constructor(
@@ -119,6 +145,7 @@ class UnaryStreamCall implements RawUnaryCall {
     this.path = String(headers[h2.HTTP2_HEADER_PATH]);
     // Compressed requests are inflated in received(), with the client's grpc-encoding.
     this.reader = new UnaryMessageReader(limits.maxReceiveMessageBytes, {
+      collect: 'parts',
       compressedAllowed: true,
       secondMessageError: `Received a second request message for unary method ${this.path}`,
     });
@@ -176,22 +203,70 @@ class UnaryStreamCall implements RawUnaryCall {
     stream.end(message);
   }
 
+  answer(headers: Metadata): UnaryResponseSink {
+    return {
+      begin: (length) => this.beginAnswer(length, headers),
+      write: (chunk, resume) => this.writeAnswer(chunk, resume),
+    };
+  }
+
+  end(): void {
+    if (this.done) return;
+    this.finish();
+    const stream = this.stream;
+    if (!stream.destroyed && !stream.closed) stream.end();
+  }
+
   fail(error: ServerErrorResponse): void {
     if (this.done) return;
     this.finish();
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
-    const code = error.code ?? GrpcStatus.UNKNOWN;
+    const status: OutgoingHttpHeaders = {
+      'grpc-status': String(error.code ?? GrpcStatus.UNKNOWN),
+      'grpc-message': encodeURI(error.details ?? error.message),
+      ...error.metadata?.toHttp2Headers(),
+    };
+    if (this.streaming) {
+      // Part of the answer went out: the status follows it as trailers.
+      this.trailers = status;
+      stream.end();
+      return;
+    }
     stream.respond(
       {
         [h2.HTTP2_HEADER_STATUS]: 200,
         [h2.HTTP2_HEADER_CONTENT_TYPE]: 'application/grpc+proto',
-        'grpc-status': String(code),
-        'grpc-message': encodeURI(error.details ?? error.message),
-        ...error.metadata?.toHttp2Headers(),
+        ...status,
       },
       { endStream: true },
     );
+  }
+
+  private beginAnswer(length: number, headers: Metadata): void {
+    const stream = this.stream;
+    if (this.done || stream.destroyed || stream.closed) {
+      throw new GrpcCallError(GrpcStatus.CANCELLED, 'The client call has ended');
+    }
+    if (length > this.limits.maxSendMessageBytes) {
+      throw new GrpcCallError(
+        GrpcStatus.RESOURCE_EXHAUSTED,
+        `Sent message larger than max (${length} vs. ${this.limits.maxSendMessageBytes})`,
+      );
+    }
+    this.streaming = true;
+    stream.respond({ ...RESPONSE_HEADERS, ...headers.toHttp2Headers() }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers(this.trailers));
+  }
+
+  private writeAnswer(chunk: Buffer, resume: () => void): boolean {
+    const stream = this.stream;
+    // A call that ended (deadline, client gone) has its upstream call cancelled; the bytes go nowhere.
+    if (this.done || stream.destroyed) return true;
+    stream.write(chunk);
+    if (stream.writableLength < PASS_THROUGH_BUFFER_BYTES) return true;
+    stream.once('drain', resume);
+    return false;
   }
 
   private finish(): void {
@@ -226,8 +301,8 @@ class UnaryStreamCall implements RawUnaryCall {
   /** The client half-closed: hand over the message. */
   private received(): void {
     if (this.done) return;
-    const message = this.reader.result();
-    if (message === undefined || this.reader.partial()) {
+    const parts = this.reader.parts();
+    if (parts === undefined || this.reader.partial()) {
       this.fail(
         statusError(
           GrpcStatus.UNIMPLEMENTED,
@@ -239,14 +314,16 @@ class UnaryStreamCall implements RawUnaryCall {
       return;
     }
     if (!this.reader.compressed()) {
-      this.request = message;
+      this.request = parts;
+      this.requestBytes = this.reader.messageLength()!;
       this.handle(this);
       return;
     }
-    this.decompress(message).then(
+    this.decompress(this.reader.result()!).then(
       (request) => {
         if (this.done) return;
-        this.request = request;
+        this.request = [request];
+        this.requestBytes = request.length;
         this.handle(this);
       },
       (err: ServerErrorResponse) => this.fail(err),

@@ -18,6 +18,7 @@ import {
   type CallContext,
   type ModelInferRequestHead,
   type ModelStream,
+  type UnaryResponseSink,
 } from '../triton';
 import type { ModelStateStore } from '../model-state';
 import type { Metrics } from '../observability';
@@ -52,8 +53,16 @@ export type InferResult = EncodedInferResponse & { cacheStatus: CacheStatus | un
 
 /** ModelInfer as a gRPC client sent it: the encoded message, forwarded without decoding tensors. */
 export interface MessageInferCall extends ClientCall {
-  /** An encoded inference.ModelInferRequest. */
-  message: Buffer;
+  /** An encoded inference.ModelInferRequest, in the pieces it arrived in (never joined to forward it). */
+  message: readonly Buffer[];
+  /** Its length in bytes. */
+  messageBytes: number;
+  /**
+   * Where Triton's answer may go as it arrives, instead of being reassembled
+   * and returned: used for models the response cache does not handle, on
+   * the lean transport. The result then has no message.
+   */
+  answer?: UnaryResponseSink;
   /** The client's own deadline (grpc-timeout) in ms since epoch, when it set one. */
   deadline?: number;
   /** Checks the client may use the model the message names (throws FORBIDDEN). */
@@ -77,9 +86,12 @@ export interface MessageStreamCall extends ClientCall {
   authorize?: (model: string) => void;
 }
 
-/** A gRPC ModelInfer answer: the encoded response, and how the cache obtained it (undefined: not cached). */
+/**
+ * A gRPC ModelInfer answer: the encoded response (undefined when it went to
+ * the call's `answer` sink), and how the cache obtained it (undefined: not cached).
+ */
 export interface MessageInferResult {
-  message: Buffer;
+  message: Buffer | undefined;
   cacheStatus: CacheStatus | undefined;
 }
 
@@ -171,7 +183,7 @@ function sequenceIdOf(parameters: Parameters): string | undefined {
 }
 
 /** The routing fields of an encoded ModelInferRequest; 400 naming the problem when malformed. */
-function readHead(message: Buffer): ModelInferRequestHead {
+function readHead(message: Buffer | readonly Buffer[]): ModelInferRequestHead {
   try {
     return readModelInferRequestHead(message);
   } catch (err) {
@@ -277,7 +289,7 @@ export class InferService {
     let modelLabel = 'other';
     let model = '';
     try {
-      this.deps.metrics.requestBytes.observe(call.message.length);
+      this.deps.metrics.requestBytes.observe(call.messageBytes);
       const head = readHead(call.message);
       model = head.modelName;
       call.authorize?.(model);
@@ -295,29 +307,45 @@ export class InferService {
         // Cached models only: decoded here so the key is the one REST requests get.
         const answer = await this.cachedMessage(call, route, deadline);
         modelLabel = labels.forKnown(model);
-        this.deps.metrics.responseBytes.observe(answer.message.length);
+        this.deps.metrics.responseBytes.observe(answer.message!.length);
         return answer;
       }
+      // The permit (and the request's bytes, kept for retries) is held until
+      // the answer has been handed to the client's stream.
       const permit = await this.deps.admission.acquire(
         model,
-        call.message.length,
+        call.messageBytes,
         call.signal,
         deadline,
         call.priority,
       );
       const t2 = performance.now();
       this.stage.queue.observe((t2 - t1) / 1000);
-      let response: Buffer;
+      let response: Buffer | undefined;
+      let answerBytes = -1;
+      const target = call.answer;
+      const sink: UnaryResponseSink | undefined = target && {
+        begin: (length) => {
+          target.begin(length);
+          answerBytes = length;
+        },
+        write: (chunk, resume) => target.write(chunk, resume),
+      };
       try {
-        response = await this.callFleet(route, call, deadline, call.signal, (upstream, ctx) =>
-          upstream.inferBytes(call.message, ctx),
+        response = await this.callFleet(
+          route,
+          call,
+          deadline,
+          call.signal,
+          (upstream, ctx) => upstream.inferBytes(call.message, ctx, sink),
+          () => answerBytes >= 0,
         );
       } finally {
         permit.release();
       }
       modelLabel = labels.forKnown(model);
       this.stage.upstream.observe((performance.now() - t2) / 1000);
-      this.deps.metrics.responseBytes.observe(response.length);
+      this.deps.metrics.responseBytes.observe(response?.length ?? answerBytes);
       return { message: response, cacheStatus: undefined };
     } catch (err) {
       const e = call.signal.aborted ? clientClosed(model, err) : toProxyError(err);
@@ -340,8 +368,10 @@ export class InferService {
     deadline: number,
   ): Promise<MessageInferResult> {
     let request: ModelInferRequest;
+    const message =
+      call.message.length === 1 ? call.message[0]! : Buffer.concat(call.message, call.messageBytes);
     try {
-      request = decodeModelInferRequest(call.message);
+      request = decodeModelInferRequest(message);
     } catch (err) {
       throw invalidRequest(`malformed ModelInferRequest: ${(err as Error).message}`);
     }
@@ -352,7 +382,7 @@ export class InferService {
       async (signal) => {
         const permit = await this.deps.admission.acquire(
           route.model,
-          call.message.length,
+          call.messageBytes,
           signal,
           deadline,
           call.priority,
@@ -361,7 +391,7 @@ export class InferService {
           const bytes = await this.callFleet(route, call, deadline, signal, (upstream, ctx) =>
             upstream.inferBytes(call.message, ctx),
           );
-          return decodeModelInferResponse(bytes);
+          return decodeModelInferResponse(bytes!);
         } finally {
           permit.release();
         }
@@ -569,9 +599,11 @@ export class InferService {
     deadline: number,
     signal: AbortSignal,
     send: (upstream: Upstream, ctx: CallContext) => Promise<T>,
+    answered?: () => boolean,
   ): Promise<T> {
     const { model, version, sequenceId } = route;
     return executeWithRetry({
+      answered,
       deadline,
       maxAttempts: this.deps.retry.maxAttempts,
       backoff: this.deps.retry.backoff,

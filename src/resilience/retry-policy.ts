@@ -58,6 +58,12 @@ export interface RetryOptions<T> {
    * only to find nobody left to try.
    */
   hasAlternative?: (exclude: ReadonlySet<string>) => boolean;
+  /**
+   * True once the failed attempt's answer had begun reaching the client
+   * (an answer passed through as it arrives): a retry would send the client
+   * a second answer after part of the first, so the loop ends there.
+   */
+  answered?: () => boolean;
   onRetry?: (info: RetryInfo) => void;
   onGiveUp?: (info: GiveUpInfo) => void;
   /** Milliseconds clock; injectable for tests. Default Date.now. */
@@ -113,7 +119,8 @@ export async function executeWithRetry<T>(options: RetryOptions<T>): Promise<T> 
       if (previous) throw giveUp('no-server', attempt, previous);
       throw giveUp(error.retryable ? 'no-server' : 'not-retryable', attempt, error);
     }
-    if (!error.retryable) throw giveUp('not-retryable', attempt, error);
+    if (!error.retryable || options.answered?.() === true)
+      throw giveUp('not-retryable', attempt, error);
     if (options.sticky) throw giveUp('sticky', attempt, error);
     if (attempt >= maxAttempts) throw giveUp('max-attempts', attempt, error);
     exclude.add(server);

@@ -51,6 +51,33 @@ export interface UnaryRequest {
   deadline: number;
   /** Custom metadata, sent as headers (lower-case ASCII names). */
   metadata?: Readonly<Record<string, string>>;
+  /**
+   * Where the answer goes as it arrives (pass-through), instead of being
+   * reassembled: the callback then succeeds without a message.
+   */
+  sink?: UnaryResponseSink;
+}
+
+/**
+ * Takes a unary answer's bytes as they arrive. The call hands them over only
+ * once the answer is certain to be a message: HEADERS with :status 200 and
+ * content-type application/grpc, then a 5-byte prefix within the size limit
+ * and not compressed. Before that moment a failure is the call's like any
+ * other (and may be retried elsewhere); from it on, the bytes are the
+ * receiver's, and a failure ends the call with its status after them.
+ */
+export interface UnaryResponseSink {
+  /**
+   * The answer begins: a message of `length` bytes follows. A GrpcCallError
+   * thrown here refuses it: the call ends with that error, nothing taken.
+   */
+  begin(length: number): void;
+  /**
+   * The answer's next bytes, 5-byte prefix first, exactly as the server
+   * framed them. False when the receiver is full: the call stops reading
+   * (HTTP/2 flow control holds the server back) until `resume` is called.
+   */
+  write(chunk: Buffer, resume: () => void): boolean;
 }
 
 /** A call in flight; cancel() ends it with CANCELLED (no-op once it finished). */
@@ -360,13 +387,21 @@ class PendingCall implements UnaryCall {
   private trailers: Record<string, string> = {};
   private streamError: (Error & { code?: string }) | undefined;
   private readonly reader: UnaryMessageReader;
+  /** The response HEADERS said :status 200 and a gRPC content type. */
+  private grpcAnswer = false;
+  /** Set once the answer went to the sink (see UnaryResponseSink). */
+  private begun = false;
+  /** Chunks that arrived before the message prefix was complete (sink only). */
+  private held: Buffer[] | undefined;
 
   constructor(
     private readonly request: UnaryRequest,
     private readonly callback: UnaryCallback,
     maxMessageBytes: number,
   ) {
-    this.reader = new UnaryMessageReader(maxMessageBytes);
+    this.reader = new UnaryMessageReader(maxMessageBytes, {
+      collect: request.sink === undefined ? 'copy' : 'none',
+    });
   }
 
   armDeadline(): void {
@@ -473,7 +508,12 @@ class PendingCall implements UnaryCall {
   private onHeaders(headers: IncomingHttpHeaders): void {
     this.heard();
     const status = headers[h2.HTTP2_HEADER_STATUS];
-    if (typeof status === 'number') this.httpStatus = status;
+    if (typeof status === 'number') {
+      this.httpStatus = status;
+      const type = headers[h2.HTTP2_HEADER_CONTENT_TYPE];
+      this.grpcAnswer =
+        status === 200 && typeof type === 'string' && type.startsWith('application/grpc');
+    }
     const grpcStatus = headers['grpc-status'];
     if (grpcStatus === undefined) return;
     this.grpcStatus = Number(grpcStatus);
@@ -490,10 +530,36 @@ class PendingCall implements UnaryCall {
     if (this.localError) return;
     try {
       this.reader.push(chunk);
+      const sink = this.request.sink;
+      if (sink !== undefined) this.pass(sink, chunk);
     } catch (err) {
       this.abort(err as GrpcCallError);
     }
   }
+
+  /** Pass-through: the chunk goes on once the answer has begun (see UnaryResponseSink). */
+  private pass(sink: UnaryResponseSink, chunk: Buffer): void {
+    if (!this.begun) {
+      // Bytes of anything but a gRPC answer are dropped; its status says what went wrong.
+      if (!this.grpcAnswer) return;
+      const length = this.reader.messageLength();
+      if (length === undefined) {
+        (this.held ??= []).push(chunk);
+        return;
+      }
+      sink.begin(length);
+      this.begun = true;
+      const held = this.held;
+      this.held = undefined;
+      if (held !== undefined) for (const h of held) sink.write(h, this.resume);
+    }
+    if (!sink.write(chunk, this.resume)) this.stream!.pause();
+  }
+
+  private readonly resume = (): void => {
+    const stream = this.stream;
+    if (stream !== undefined && !stream.destroyed) stream.resume();
+  };
 
   private onClose(): void {
     this.state!.open--;
@@ -509,9 +575,8 @@ class PendingCall implements UnaryCall {
   /** The call's result from what the stream delivered; undefined when it succeeded. */
   private outcome(): GrpcCallError | undefined {
     if (this.grpcStatus === GrpcStatus.OK) {
-      const message = this.reader.result();
-      if (message !== undefined && !this.reader.partial()) {
-        this.succeed(message);
+      if (this.reader.received() && !this.reader.partial()) {
+        this.succeed(this.reader.result());
         return undefined;
       }
       return new GrpcCallError(
@@ -574,7 +639,7 @@ class PendingCall implements UnaryCall {
     }
   }
 
-  private succeed(message: Buffer): void {
+  private succeed(message: Buffer | undefined): void {
     this.done = true;
     clearTimeout(this.timer);
     this.callback(null, message);

@@ -3,7 +3,13 @@ export type { ChannelSettings, CallContext, InferTransport } from './triton-clie
 export { mapGrpcError, grpcStatusName } from './error-mapping';
 export { loadInferenceService, protosDir, SERVICE_NAME } from './protos';
 export { Http2UnaryChannel } from './http2-unary';
-export type { Http2UnaryOptions, UnaryRequest, UnaryCall, UnaryCallback } from './http2-unary';
+export type {
+  Http2UnaryOptions,
+  UnaryRequest,
+  UnaryCall,
+  UnaryCallback,
+  UnaryResponseSink,
+} from './http2-unary';
 export { GrpcCallError } from './grpc-call-error';
 export { UnaryMessageReader } from './grpc-message-reader';
 export { encodeModelInferRequestFrameParts } from './model-infer-frame';

@@ -15,7 +15,7 @@ import type { TlsConfig } from '../config';
 import { SERVICE_NAME, SERVICE_PATH, withoutNulls } from './protos';
 import { GRPC_FRAME_HEADER_BYTES, decodeModelInferResponse, encodeModelInferRequest } from './wire';
 import { GrpcCallError } from './grpc-call-error';
-import { Http2UnaryChannel } from './http2-unary';
+import { Http2UnaryChannel, type UnaryResponseSink } from './http2-unary';
 import { encodeModelInferRequestFrameParts } from './model-infer-frame';
 import { ModelStream, type ModelStreamOptions } from './model-stream';
 
@@ -225,43 +225,58 @@ export class TritonClient {
   }
 
   /**
-   * ModelInfer with an already encoded request, answered with the encoded
-   * response: the gRPC front end forwards a client's message as it came
-   * (only a 5-byte frame header is added, the message is not copied) and
-   * hands Triton's answer back the same way.
+   * ModelInfer with an already encoded request (the pieces it arrived in),
+   * answered with the encoded response: the gRPC front end forwards a
+   * client's message as it came (only a 5-byte frame header is added, the
+   * pieces are written as they are) and hands Triton's answer back the same
+   * way. With a `sink` (lean transport only) the answer is passed on as it
+   * arrives and the promise resolves without a message once it is complete.
    */
-  modelInferBytes(message: Buffer, ctx: CallContext): Promise<Buffer> {
+  modelInferBytes(
+    message: readonly Buffer[],
+    ctx: CallContext,
+    sink?: UnaryResponseSink,
+  ): Promise<Buffer | undefined> {
+    let length = 0;
+    for (const part of message) length += part.length;
     if (this.inferChannels.length === 0) {
-      return this.unary(MODEL_INFER_PATH, identity, identity, message, ctx);
+      const whole = message.length === 1 ? message[0]! : Buffer.concat(message, length);
+      return this.unary(MODEL_INFER_PATH, identity, identity, whole, ctx);
     }
-    return new Promise<Buffer>((resolve, reject) => {
+    return new Promise<Buffer | undefined>((resolve, reject) => {
       if (ctx.signal?.aborted) {
         reject(new GrpcCallError(GrpcStatus.CANCELLED, 'call cancelled by the client'));
         return;
       }
       const header = Buffer.allocUnsafe(GRPC_FRAME_HEADER_BYTES);
       header[0] = 0;
-      header.writeUInt32BE(message.length, 1);
+      header.writeUInt32BE(length, 1);
       const channel = this.inferChannels[this.nextInfer]!;
       this.nextInfer = (this.nextInfer + 1) % this.inferChannels.length;
       const call = channel.call(
         {
           path: MODEL_INFER_PATH,
-          frame: [header, message],
+          frame: [header, ...message],
           deadline: ctx.deadline,
           metadata: TritonClient.headers(ctx),
+          sink,
         },
         (err, response) => {
           ctx.open?.delete(call);
           if (onAbort) ctx.signal!.removeEventListener('abort', onAbort);
           if (err) reject(err);
-          else resolve(response!);
+          else resolve(response);
         },
       );
       ctx.open?.add(call);
       const onAbort = ctx.signal ? () => call.cancel() : undefined;
       if (onAbort) ctx.signal!.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  /** True when modelInferBytes can pass an answer on as it arrives (the lean transport). */
+  get passesAnswersThrough(): boolean {
+    return this.inferChannels.length > 0;
   }
 
   /**
