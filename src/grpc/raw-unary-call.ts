@@ -248,6 +248,8 @@ class UnaryStreamCall implements RawUnaryCall {
     if (this.done || stream.destroyed || stream.closed) {
       throw new GrpcCallError(GrpcStatus.CANCELLED, 'The client call has ended');
     }
+    if (this.streaming)
+      throw new GrpcCallError(GrpcStatus.INTERNAL, 'The answer has begun already');
     if (length > this.limits.maxSendMessageBytes) {
       throw new GrpcCallError(
         GrpcStatus.RESOURCE_EXHAUSTED,

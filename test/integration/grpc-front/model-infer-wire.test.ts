@@ -140,7 +140,7 @@ describe('gRPC front end: ModelInfer on the HTTP/2 stream', () => {
     assert.equal(answer.trailers['grpc-status'], '0');
   });
 
-  it('reassembles a message that arrives in many small DATA frames', async () => {
+  it('takes a message that arrives in many small DATA frames', async () => {
     const whole = framed(simpleBytes());
     const chunks: Buffer[] = [];
     // The prefix split too: 2 + 3 bytes, then 7-byte pieces.

@@ -97,4 +97,39 @@ describe('unary gRPC message reassembly', () => {
     reader.push(frame(Buffer.alloc(0)));
     assert.equal(reader.result()?.length, 0);
   });
+
+  it("keeps a message as views of the chunks it arrived in with collect 'parts'", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 300 }),
+        fc.array(fc.nat(), { maxLength: 12 }),
+        (bytes, cuts) => {
+          const message = Buffer.from(bytes);
+          const whole = frame(message);
+          const reader = new UnaryMessageReader(1024, { collect: 'parts' });
+          for (const chunk of split(whole, cuts)) reader.push(chunk);
+          const parts = reader.parts()!;
+          assert.deepEqual(Buffer.concat(parts), message);
+          for (const part of parts) assert.equal(part.buffer, whole.buffer, 'a view, not a copy');
+          assert.equal(reader.messageLength(), message.length);
+          assert.deepEqual(reader.result(), message);
+        },
+      ),
+      { numRuns: 1000 },
+    );
+  });
+
+  it("checks the framing and keeps nothing with collect 'none'", () => {
+    const reader = new UnaryMessageReader(1024, { collect: 'none' });
+    const whole = frame(Buffer.from('hello'));
+    reader.push(whole.subarray(0, 3));
+    assert.equal(reader.messageLength(), undefined, 'prefix not complete yet');
+    reader.push(whole.subarray(3, 6));
+    assert.equal(reader.messageLength(), 5);
+    assert.equal(reader.received(), false);
+    reader.push(whole.subarray(6));
+    assert.equal(reader.received(), true);
+    assert.equal(reader.result(), undefined);
+    expectCallError(() => reader.push(frame(Buffer.from('b'))), status.UNIMPLEMENTED, /Too many/);
+  });
 });

@@ -166,6 +166,20 @@ describe('executeWithRetry', () => {
     }
   });
 
+  it('does not retry a retryable failure once the answer has begun reaching the client', async () => {
+    const original = failure('UPSTREAM_UNAVAILABLE', 'a');
+    let begun = false;
+    const { attempt, calls } = fleet({
+      a: () => {
+        begun = true;
+        return Promise.reject(original);
+      },
+      b: answers('b'),
+    });
+    assert.equal(await rejectionOf(run(attempt, { answered: () => begun })), original);
+    assert.equal(calls.length, 1);
+  });
+
   it('turns an unexpected exception into INTERNAL without retrying it', async () => {
     let attempts = 0;
     const error = await rejectionOf(
