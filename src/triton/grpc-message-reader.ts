@@ -116,7 +116,7 @@ export class UnaryMessageReader {
       case 'none':
         return;
       case 'parts':
-        this.pieces.push(chunk.subarray(pos, pos + take));
+        this.pieces.push(take === chunk.length ? chunk : chunk.subarray(pos, pos + take));
         return;
       case 'copy':
         if (this.body === undefined && take === this.length) {
