@@ -274,11 +274,6 @@ export class TritonClient {
     });
   }
 
-  /** True when modelInferBytes can pass an answer on as it arrives (the lean transport). */
-  get passesAnswersThrough(): boolean {
-    return this.inferChannels.length > 0;
-  }
-
   /**
    * ModelInfer on the lean path. Failures have grpc-js's shape and wording
    * (code, details; serialization and parsing errors as INTERNAL), so the
