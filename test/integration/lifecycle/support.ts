@@ -212,9 +212,17 @@ export interface ProxyProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Runs `node dist/src/main.js` with only `env` (plus PATH) in its environment. */
-export function spawnProxy(port: number, env: Record<string, string>): ProxyProcess {
-  const child = spawn(process.execPath, [MAIN_JS], {
+/**
+ * Runs `node dist/src/main.js` with only `env` (plus PATH) in its environment;
+ * `nodeArgs` go before the script (V8 flags such as --trace-gc, which
+ * NODE_OPTIONS does not take).
+ */
+export function spawnProxy(
+  port: number,
+  env: Record<string, string>,
+  nodeArgs: readonly string[] = [],
+): ProxyProcess {
+  const child = spawn(process.execPath, [...nodeArgs, MAIN_JS], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? '',
