@@ -26,7 +26,7 @@ import {
 } from './routing';
 import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
-import { JsonWorkerPool } from './codec';
+import { JsonWorkerPool, ReusableBuffers } from './codec';
 import { ControlService, GenerateService, InferService } from './inference';
 import { MemoryTier, ModelPolicies, RedisTier, ResponseCache, type CacheHooks } from './cache';
 import {
@@ -395,11 +395,14 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   const { cache, close: closeCache } = createCache(config, state, metrics, logger);
   closers.push(closeCache);
   const retryAfterSeconds = a.retryAfterSeconds;
+  const bodyBuffers = new ReusableBuffers();
   const json = new JsonWorkerPool({
     workerThresholdBytes: config.http.jsonWorkerThresholdBytes,
     niceIncrement: config.http.jsonWorkerNiceIncrement,
+    bodyBuffers,
   });
   closers.push(() => json.close());
+  closers.push(() => bodyBuffers.clear());
   const infer = new InferService({
     json,
     cache,
@@ -476,6 +479,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     access,
     quota,
     admission,
+    bodyBuffers,
   };
   const app = createApp(httpDeps);
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.

@@ -18,6 +18,7 @@ import type {
   WorkerFailure,
 } from './json-worker';
 import type { OutputPlan } from './output-plan';
+import type { ReusableBuffers } from './reusable-buffers';
 import {
   parseInferRequest,
   type InferRequestBody,
@@ -37,6 +38,12 @@ export interface JsonWorkerPoolOptions {
   maxQueue?: number;
   /** Added to the workers' nice value (Linux), so the event loop thread gets the CPU first; 0 = same priority. */
   niceIncrement?: number;
+  /**
+   * Where large bodies' buffers come from (see readBody): a body parsed in a
+   * worker is moved there whole, and its buffer, when no tensor views it,
+   * comes back here for the next body.
+   */
+  bodyBuffers?: ReusableBuffers;
 }
 
 export interface EncodeOptions {
@@ -69,9 +76,11 @@ function failure(answer: WorkerFailure): ProxyError {
 export class JsonWorkerPool {
   private readonly pool: Piscina;
   private readonly threshold: number;
+  private readonly bodyBuffers: ReusableBuffers | undefined;
 
   constructor(options: JsonWorkerPoolOptions) {
     this.threshold = options.workerThresholdBytes;
+    this.bodyBuffers = options.bodyBuffers;
     const threads = Math.max(1, options.threads ?? Math.min(availableParallelism(), MAX_THREADS));
     const ext = extname(__filename);
     this.pool = new Piscina({
@@ -97,16 +106,19 @@ export class JsonWorkerPool {
   }
 
   private async parseInWorker(input: InferRequestBody): Promise<ParsedInferRequest> {
-    // The body moves to the worker when it owns its ArrayBuffer (a large
-    // body read by readBody does); otherwise one copy is made for the move.
+    // The body moves to the worker when it owns its ArrayBuffer, or its
+    // buffer came from bodyBuffers (a large body read by readBody); otherwise
+    // one copy is made for the move.
     const { body } = input;
-    const moved = owns(body) ? body : new Uint8Array(body);
+    const fromPool = this.bodyBuffers?.isTaken(body.buffer) === true;
+    const moved = fromPool || owns(body) ? body : new Uint8Array(body);
     const task: ParseTask = {
       kind: 'parse',
       body: moved,
       headerLength: input.headerLength,
       modelName: input.modelName,
       modelVersion: input.modelVersion,
+      giveBack: this.bodyBuffers !== undefined,
     };
     let answer: ParseAnswer;
     try {
@@ -124,6 +136,7 @@ export class JsonWorkerPool {
       throw err;
     }
     if (!answer.ok) throw failure(answer);
+    if (answer.spare !== undefined) this.bodyBuffers?.give(answer.spare);
     const { request } = answer.parsed;
     // Tensors arrive as Uint8Arrays over the moved buffers; view them as Buffers without copying.
     request.rawInputContents = request.rawInputContents.map((raw) =>

@@ -49,6 +49,8 @@ export interface ParseTask {
   headerLength: number | undefined;
   modelName: string;
   modelVersion: string;
+  /** Hand the body's buffer back when no parsed tensor views it (for ReusableBuffers). */
+  giveBack: boolean;
 }
 
 /** One output to encode: its bytes are [byteOffset, byteOffset + byteLength) of `buffers[buffer]`. */
@@ -67,7 +69,9 @@ export interface EncodeTask {
 }
 
 export type WorkerFailure = { ok: false; code: string; message: string };
-export type ParseAnswer = { ok: true; parsed: ParsedInferRequest } | WorkerFailure;
+/** `spare`: the body's buffer, handed back when asked and no tensor views it. */
+export type ParseAnswer =
+  { ok: true; parsed: ParsedInferRequest; spare?: ArrayBuffer } | WorkerFailure;
 /** `data[i]` is the text of `outputs[i]`; `buffers` are the task's, handed back. */
 export type EncodeAnswer = { ok: true; data: Buffer[][]; buffers: ArrayBuffer[] } | WorkerFailure;
 
@@ -105,11 +109,15 @@ function collectGarbage(): void {
 function parse(task: ParseTask): unknown {
   const body = Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength);
   const parsed = parseInferRequest({ ...task, body });
+  const moving = transferables(parsed.request.rawInputContents);
   const answer: ParseAnswer = { ok: true, parsed };
-  return move({
-    [transferableSymbol]: transferables(parsed.request.rawInputContents),
-    [valueSymbol]: answer,
-  });
+  // JSON tensors are new buffers; binary ones view the body, which then stays with them.
+  const spare = task.body.buffer;
+  if (task.giveBack && spare instanceof ArrayBuffer && !moving.includes(spare)) {
+    answer.spare = spare;
+    moving.push(spare);
+  }
+  return move({ [transferableSymbol]: moving, [valueSymbol]: answer });
 }
 
 function encode(task: EncodeTask): unknown {

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { createGunzip, createInflate } from 'node:zlib';
 import type { Readable, Transform } from 'node:stream';
 import { ProxyError, invalidRequest, payloadTooLarge } from '../errors';
+import type { ReusableBuffers } from '../codec';
 
 const EMPTY = Buffer.alloc(0);
 /** Bodies of at least this declared length are assembled as they arrive (see collect). */
@@ -19,6 +20,8 @@ export interface ReadBodyOptions {
   onBytes?: (bytes: number) => void;
   /** Bytes already accounted for by the caller (the declared Content-Length). */
   reserved?: number;
+  /** Where a large body of known length is assembled (see collect); fresh buffers otherwise. */
+  buffers?: ReusableBuffers;
 }
 
 /**
@@ -67,8 +70,9 @@ function collect(
     // A large body of known length is copied, chunk by chunk as it arrives, into
     // one buffer of that length, instead of being joined at the end: joining
     // 64 MiB is one copy that holds the event loop for 50+ ms. The buffer is
-    // allocated when the first bytes arrive and its pages become resident
-    // only as they are written, so memory still grows with the bytes received.
+    // taken when the first bytes arrive; a fresh one's pages become resident
+    // only as they are written, so memory grows with the bytes received (a
+    // reused one, see ReusableBuffers, is resident already).
     let whole: Buffer | undefined;
     let received = 0;
     let done = false;
@@ -78,6 +82,8 @@ function collect(
       done = true;
       cleanup();
       chunks.length = 0;
+      // Nobody else has seen it.
+      if (whole !== undefined) options.buffers?.give(whole.buffer as ArrayBuffer);
       whole = undefined;
       if (inflater) {
         req.unpipe(inflater);
@@ -109,7 +115,7 @@ function collect(
       if (whole !== undefined) {
         chunk.copy(whole, received - chunk.length);
       } else if (exact !== undefined && exact >= ASSEMBLE_AS_RECEIVED_BYTES) {
-        whole = Buffer.allocUnsafeSlow(exact);
+        whole = options.buffers?.take(exact) ?? Buffer.allocUnsafeSlow(exact);
         chunk.copy(whole, 0);
       } else {
         chunks.push(chunk);

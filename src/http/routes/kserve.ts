@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router as ExpressRouter, type Request, type Response } from 'express';
 import { invalidRequest, toProxyError } from '../../errors';
-import { readBinaryHeaderLength } from '../../codec';
+import { readBinaryHeaderLength, type ReusableBuffers } from '../../codec';
 import type { CallMeta, ControlService, GenerateService, InferService } from '../../inference';
 import { isClientGoneError, type AdmissionController, type ByteReservation } from '../../admission';
 import {
@@ -30,6 +30,8 @@ export interface KserveRoutesDeps {
   access: AccessControl;
   quota: QuotaEnforcer;
   admission: Pick<AdmissionController, 'reserveBytes'>;
+  /** Large bodies are assembled in these (shared with the JSON parse workers, which give them back). */
+  bodyBuffers?: ReusableBuffers;
 }
 
 const API_PATHS: readonly RegExp[] = [
@@ -110,7 +112,7 @@ function pathOf(req: IncomingMessage): string {
  * with the bytes that actually arrive.
  */
 async function readReservedBody(
-  deps: Pick<KserveRoutesDeps, 'admission' | 'maxBodyBytes' | 'bodyTimeoutMs'>,
+  deps: Pick<KserveRoutesDeps, 'admission' | 'maxBodyBytes' | 'bodyTimeoutMs' | 'bodyBuffers'>,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<{ body: Buffer; reservation: ByteReservation }> {
@@ -131,13 +133,17 @@ async function readReservedBody(
     timeoutMs: deps.bodyTimeoutMs,
     reserved: upFront,
     onBytes: (n) => reservation.grow(n),
+    buffers: deps.bodyBuffers,
   });
   return { body, reservation };
 }
 
 /** POST .../infer: body in, one call to the inference use case, answer out. */
 export function inferHandler(
-  deps: Pick<KserveRoutesDeps, 'infer' | 'admission' | 'maxBodyBytes' | 'bodyTimeoutMs'>,
+  deps: Pick<
+    KserveRoutesDeps,
+    'infer' | 'admission' | 'maxBodyBytes' | 'bodyTimeoutMs' | 'bodyBuffers'
+  >,
 ): (
   req: IncomingMessage,
   res: ServerResponse,

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import type { InferOutputTensor, ModelInferResponse } from '../../../src/protocol';
-import { JsonWorkerPool, encodeInferResponse, type OutputPlan } from '../../../src/codec';
+import {
+  JsonWorkerPool,
+  ReusableBuffers,
+  encodeInferResponse,
+  type OutputPlan,
+} from '../../../src/codec';
 
 function tensor(name: string, datatype: string, shape: number[]): InferOutputTensor {
   return { name, datatype, shape, parameters: {} };
@@ -168,6 +173,77 @@ describe('JSON worker pool: large answers are encoded off the event loop', funct
       assert.match(body(got.chunks), /"data":\[/);
     } finally {
       await inlinePool.close();
+    }
+  });
+});
+
+describe('JSON worker pool: body buffers', function () {
+  this.timeout(20_000);
+  const MiB = 1024 * 1024;
+
+  /** `json` in a buffer from `buffers`, as readBody assembles a large body. */
+  function pooledBody(buffers: ReusableBuffers, json: Buffer): Buffer {
+    const body = buffers.take(json.length);
+    json.copy(body);
+    return body;
+  }
+
+  it('moves a pooled JSON body to the worker and gets its buffer back for the next body', async () => {
+    const buffers = new ReusableBuffers();
+    const pool = new JsonWorkerPool({
+      workerThresholdBytes: 1024,
+      threads: 1,
+      bodyBuffers: buffers,
+    });
+    try {
+      const json = inferBody(400_000);
+      assert.ok(json.length > MiB);
+      const body = pooledBody(buffers, json);
+      const memory = body.buffer;
+      const parsed = await pool.parse({ body, modelName: 'm', modelVersion: '' });
+      assert.equal(body.length, 0, 'the body moved to the worker, not copied');
+      assert.equal(parsed.request.rawInputContents[0]!.readInt32LE(4 * 399_999), 399_999);
+      assert.equal(buffers.keptBytes, Math.ceil(json.length / MiB) * MiB, 'its buffer came back');
+      assert.equal(memory.byteLength, 0);
+
+      // The next body of the same size is assembled in that memory, and parses the same.
+      const again = pooledBody(buffers, json);
+      assert.equal(buffers.keptBytes, 0);
+      const reparsed = await pool.parse({ body: again, modelName: 'm', modelVersion: '' });
+      assert.ok(reparsed.request.rawInputContents[0]!.equals(parsed.request.rawInputContents[0]!));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('keeps a binary body with the tensors that view it (not given back)', async () => {
+    const buffers = new ReusableBuffers();
+    const pool = new JsonWorkerPool({ workerThresholdBytes: 64, threads: 1, bodyBuffers: buffers });
+    try {
+      const header = Buffer.from(
+        JSON.stringify({
+          inputs: [
+            {
+              name: 'INPUT0',
+              datatype: 'UINT8',
+              shape: [2 * MiB],
+              parameters: { binary_data_size: 2 * MiB },
+            },
+          ],
+        }),
+      );
+      const tensor = Buffer.alloc(2 * MiB, 9);
+      const body = pooledBody(buffers, Buffer.concat([header, tensor]));
+      const parsed = await pool.parse({
+        body,
+        headerLength: header.length,
+        modelName: 'm',
+        modelVersion: '',
+      });
+      assert.ok(parsed.request.rawInputContents[0]!.equals(tensor));
+      assert.equal(buffers.keptBytes, 0, 'the tensor still uses the body');
+    } finally {
+      await pool.close();
     }
   });
 });
