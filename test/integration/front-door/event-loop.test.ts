@@ -25,20 +25,23 @@ const LARGE_BODY_MiB = 64;
 const LARGE_CONCURRENCY = 2;
 const LARGE_ROUNDS = 2;
 // The goal is 50 ms. The development box has 2 cores shared by the proxy,
-// its workers, two fake Tritons, this client and other engineers' work: there,
-// quiet attempts give 47-96 ms, attempts during a neighbour's benchmark
-// 110-550 ms, and a full `npm test` run (other suites' processes winding down)
-// 70-150 ms. The bound is 200 ms, and an attempt over it is repeated (at most
-// ATTEMPTS), so the test holds there; it still fails by far when a parse or
-// an encode holds the loop (inline: 2.4 s; request parse alone in workers:
-// 0.7 s). Numbers against 50 ms: README, Performance.
-const SMALL_P99_BOUND_MS = Number(process.env.EVENT_LOOP_TEST_P99_BOUND_MS ?? 200);
+// its workers, two fake Tritons, the two client processes and other
+// engineers' work. Measured there (README, Performance): attempts with the
+// box at load 3.5 give 37-46 ms, at load 5-7 mostly 45-140 ms with one in
+// ten or so above 150 ms, at load 8-9 up to 260 ms. The bound is 120 ms and
+// an attempt over it is repeated (at most ATTEMPTS), so the test holds there
+// unless a neighbour's burst spans all of them; it still fails by far when a
+// parse or an encode holds the loop (everything inline, load 7-8: 1.4-1.7 s).
+const SMALL_P99_BOUND_MS = Number(process.env.EVENT_LOOP_TEST_P99_BOUND_MS ?? 120);
 // To measure N attempts in a row: EVENT_LOOP_TEST_ATTEMPTS=N EVENT_LOOP_TEST_P99_BOUND_MS=0.
 const ATTEMPTS = Number(process.env.EVENT_LOOP_TEST_ATTEMPTS ?? 3);
 // Only to show the test fails without the worker pool: EVENT_LOOP_TEST_THRESHOLD=1000000000.
 const THRESHOLD = process.env.EVENT_LOOP_TEST_THRESHOLD ?? String(256 * 1024);
 // Set to 0 to see what the workers' lower CPU priority buys.
 const NICE_INCREMENT = Number(process.env.EVENT_LOOP_TEST_NICE_INCREMENT ?? 10);
+// Added to the nice value of the large-request client and the large model's
+// fake Triton, which in a deployment run on other machines (measured: no
+// clear change in the small p99 on the shared box, so 0 by default).
 const HELPER_NICE_INCREMENT = Number(process.env.EVENT_LOOP_TEST_HELPER_NICE ?? 0);
 const FAKE_JS = path.join(REPO_ROOT, 'dist', 'src', 'fake-triton', 'cli.js');
 
