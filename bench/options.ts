@@ -25,6 +25,8 @@ export interface BenchOptions {
   /** Seconds of 4 MiB load through the proxy while RSS is sampled; 0 = no soak. */
   soakSeconds: number;
   soakIntervalMs: number;
+  /** Instead of the table: kernel counts per request at c=1 over this many requests; 0 = off. */
+  perRequest: number;
   /** Extra node/V8 flags for the proxy process. */
   proxyNodeFlags: string[];
   /** Write a V8 CPU profile of the proxy into this directory. */
@@ -58,6 +60,9 @@ export const USAGE = `usage: npm run bench -- [options]
   --soak S           instead of the table: S seconds of 4 MiB binary load through the proxy,
                      sampling its RSS (default off; env BENCH_SOAK_S)
   --soak-interval S  RSS sampling period during a soak (default 5)
+  --per-request N    instead of the table: per small request at c=1, over N requests, the CPU
+                     (user/system, busiest thread), context switches, page faults and syscalls
+                     (strace -c, a second pass) of the proxy and rest-proxy (default off)
   --cpu-prof DIR     run the proxy with node --cpu-prof, profiles written to DIR
   --proxy-node-flags "F ..."  extra node/V8 flags for the proxy (env BENCH_PROXY_NODE_FLAGS)
   --proxy-cpus L     taskset CPU list of the proxy (default 1)
@@ -108,6 +113,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, root: strin
       warmup: { type: 'string' },
       soak: { type: 'string' },
       'soak-interval': { type: 'string' },
+      'per-request': { type: 'string' },
       'cpu-prof': { type: 'string' },
       'proxy-node-flags': { type: 'string' },
       'proxy-cpus': { type: 'string' },
@@ -135,6 +141,11 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, root: strin
   const repeat = Number(values.repeat ?? env['BENCH_REPEAT'] ?? 1);
   if (!Number.isInteger(repeat) || repeat < 1)
     throw new UsageError(`--repeat must be a positive integer, got '${values.repeat}'`);
+  const perRequest = Number(values['per-request'] ?? 0);
+  if (!Number.isInteger(perRequest) || perRequest < 0)
+    throw new UsageError(
+      `--per-request must be a non-negative number of requests, got '${values['per-request']}'`,
+    );
   const nice = Number(values.nice ?? env['BENCH_NICE'] ?? 0);
   if (!Number.isInteger(nice) || nice < -20 || nice > 19)
     throw new UsageError(`--nice must be an integer from -20 to 19, got '${values.nice}'`);
@@ -148,6 +159,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv, root: strin
     warmupMs: seconds('warmup', values.warmup, 1) * 1000,
     soakSeconds: seconds('soak', values.soak ?? env['BENCH_SOAK_S'], 0),
     soakIntervalMs: seconds('soak-interval', values['soak-interval'], 5) * 1000,
+    perRequest,
     cpuProfDir: values['cpu-prof'],
     proxyNodeFlags: (values['proxy-node-flags'] ?? env['BENCH_PROXY_NODE_FLAGS'] ?? '')
       .split(' ')

@@ -23,6 +23,7 @@ import {
 } from './report';
 import { startRestProxy } from './rest-proxy-process';
 import { runSoak } from './soak';
+import { runPerRequest } from './per-request';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -382,6 +383,10 @@ async function main(): Promise<void> {
 
   if (options.soakSeconds > 0) {
     await runSoak(options, { distDir, root }, children, log);
+    return;
+  }
+  if (options.perRequest > 0) {
+    await runPerRequest(options, { distDir, root }, children, log);
     return;
   }
 
