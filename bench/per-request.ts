@@ -91,6 +91,17 @@ async function sequential(send: () => Promise<number>, n: number): Promise<numbe
   return latencies[Math.floor(latencies.length / 2)] ?? 0;
 }
 
+/** Calls per syscall name from the table `strace -c` writes (the total row left out). */
+export function parseStraceSummary(text: string): Map<string, number> {
+  const calls = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    // % time  seconds  usecs/call  calls  [errors]  syscall
+    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
+    if (m && m[2] !== 'total') calls.set(m[2]!, Number(m[1]));
+  }
+  return calls;
+}
+
 /** strace -c -f on a running process while `work` runs; syscalls by name. */
 async function countSyscalls(
   pid: number,
@@ -112,13 +123,7 @@ async function countSyscalls(
   const exited = new Promise((r) => tracer.once('exit', r));
   tracer.kill('SIGINT');
   await exited;
-  const calls = new Map<string, number>();
-  for (const line of readFileSync(outFile, 'utf8').split('\n')) {
-    // % time  seconds  usecs/call  calls  [errors]  syscall
-    const m = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?([a-z_0-9]+)\s*$/.exec(line);
-    if (m && m[2] !== 'total') calls.set(m[2]!, Number(m[1]));
-  }
-  return calls;
+  return parseStraceSummary(readFileSync(outFile, 'utf8'));
 }
 
 async function measureOne(
