@@ -52,7 +52,7 @@ export interface UnaryRequest {
   /** Custom metadata, sent as headers (lower-case ASCII names). */
   metadata?: Readonly<Record<string, string>>;
   /**
-   * Where the answer goes as it arrives (pass-through), instead of being
+   * Where a large answer goes as it arrives (pass-through), instead of being
    * reassembled: the callback then succeeds without a message.
    */
   sink?: UnaryResponseSink;
@@ -61,8 +61,9 @@ export interface UnaryRequest {
 /**
  * Takes a unary answer's bytes as they arrive. The call hands them over only
  * once the answer is certain to be a message: HEADERS with :status 200 and
- * content-type application/grpc, then a 5-byte prefix within the size limit
- * and not compressed. Before that moment a failure is the call's like any
+ * content-type application/grpc, then a 5-byte prefix within the size limit,
+ * not compressed, and announcing at least PASS_THROUGH_MIN_BYTES (a smaller
+ * answer is returned whole, as without a sink). Before that moment a failure is the call's like any
  * other (and may be retried elsewhere); from it on, the bytes are the
  * receiver's, and a failure ends the call with its status after them.
  */
@@ -79,6 +80,15 @@ export interface UnaryResponseSink {
    */
   write(chunk: Buffer, resume: () => void): boolean;
 }
+
+/**
+ * Answers smaller than this are not passed through but held whole and
+ * returned as a message, so the call stays an attempt that may be retried
+ * elsewhere until its very end (a server killed under load of small calls
+ * costs no errors); the copy this takes is cheap at this size. Larger ones
+ * go on as they arrive (see UnaryResponseSink).
+ */
+export const PASS_THROUGH_MIN_BYTES = 256 * 1024;
 
 /** A call in flight; cancel() ends it with CANCELLED (no-op once it finished). */
 export interface UnaryCall {
@@ -540,18 +550,19 @@ class PendingCall implements UnaryCall {
   /** Pass-through: the chunk goes on once the answer has begun (see UnaryResponseSink). */
   private pass(sink: UnaryResponseSink, chunk: Buffer): void {
     if (!this.begun) {
-      // Bytes of anything but a gRPC answer are dropped; its status says what went wrong.
-      if (!this.grpcAnswer) return;
+      (this.held ??= []).push(chunk);
+      // A small answer, or anything but a gRPC answer, is held whole and
+      // handled as without a sink (see PASS_THROUGH_MIN_BYTES).
       const length = this.reader.messageLength();
-      if (length === undefined) {
-        (this.held ??= []).push(chunk);
-        return;
-      }
+      if (!this.grpcAnswer || length === undefined || length < PASS_THROUGH_MIN_BYTES) return;
       sink.begin(length);
       this.begun = true;
       const held = this.held;
       this.held = undefined;
-      if (held !== undefined) for (const h of held) sink.write(h, this.resume);
+      let room = true;
+      for (const h of held) room = sink.write(h, this.resume);
+      if (!room) this.stream!.pause();
+      return;
     }
     if (!sink.write(chunk, this.resume)) this.stream!.pause();
   }
@@ -576,7 +587,7 @@ class PendingCall implements UnaryCall {
   private outcome(): GrpcCallError | undefined {
     if (this.grpcStatus === GrpcStatus.OK) {
       if (this.reader.received() && !this.reader.partial()) {
-        this.succeed(this.reader.result());
+        this.succeed(this.begun ? undefined : (this.reader.result() ?? this.heldMessage()));
         return undefined;
       }
       return new GrpcCallError(
@@ -637,6 +648,14 @@ class PendingCall implements UnaryCall {
       default:
         return new GrpcCallError(GrpcStatus.INTERNAL, `Received RST_STREAM with code ${rst}`);
     }
+  }
+
+  /** A small answer held whole by pass(): its message, without the 5-byte prefix. */
+  private heldMessage(): Buffer {
+    const held = this.held ?? [];
+    const framed = held.length === 1 ? held[0]! : Buffer.concat(held);
+    const length = this.reader.messageLength() ?? 0;
+    return framed.subarray(GRPC_FRAME_HEADER_BYTES, GRPC_FRAME_HEADER_BYTES + length);
   }
 
   private succeed(message: Buffer | undefined): void {
