@@ -262,6 +262,10 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     logger.info('demo backend started (built-in fake Triton)', { address: fake.address });
   }
 
+  // Large bodies and Triton's large answers are assembled in reused buffers,
+  // handed back by the JSON workers (see ReusableBuffers).
+  const largeBuffers = new ReusableBuffers();
+  closers.push(() => largeBuffers.clear());
   const packageDefinition = loadInferenceService();
   const fleet = new Fleet({
     packageDefinition,
@@ -275,6 +279,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
       inferTransport: t.inferTransport,
       inferPingAfterMs: t.inferPingAfterMs,
       inferPingTimeoutMs: t.inferPingTimeoutMs,
+      allocateMessage: (bytes) => largeBuffers.take(bytes),
     },
     breaker: config.breaker,
     healthIntervalMs: t.healthIntervalMs,
@@ -395,14 +400,12 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   const { cache, close: closeCache } = createCache(config, state, metrics, logger);
   closers.push(closeCache);
   const retryAfterSeconds = a.retryAfterSeconds;
-  const bodyBuffers = new ReusableBuffers();
   const json = new JsonWorkerPool({
     workerThresholdBytes: config.http.jsonWorkerThresholdBytes,
     niceIncrement: config.http.jsonWorkerNiceIncrement,
-    bodyBuffers,
+    largeBuffers,
   });
   closers.push(() => json.close());
-  closers.push(() => bodyBuffers.clear());
   const infer = new InferService({
     json,
     cache,
@@ -479,7 +482,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     access,
     quota,
     admission,
-    bodyBuffers,
+    bodyBuffers: largeBuffers,
   };
   const app = createApp(httpDeps);
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.

@@ -39,11 +39,13 @@ export interface JsonWorkerPoolOptions {
   /** Added to the workers' nice value (Linux), so the event loop thread gets the CPU first; 0 = same priority. */
   niceIncrement?: number;
   /**
-   * Where large bodies' buffers come from (see readBody): a body parsed in a
-   * worker is moved there whole, and its buffer, when no tensor views it,
-   * comes back here for the next body.
+   * Large buffers reused instead of allocated afresh (see ReusableBuffers):
+   * a body read into one (readBody) moves to a parse worker whole and its
+   * buffer, when no tensor views it, comes back here; so does Triton's
+   * answer reassembled into one once its outputs are encoded, and the copy
+   * made of a shared answer's bytes for a worker.
    */
-  bodyBuffers?: ReusableBuffers;
+  largeBuffers?: ReusableBuffers;
 }
 
 export interface EncodeOptions {
@@ -56,6 +58,7 @@ export interface EncodeOptions {
 }
 
 const MAX_THREADS = 4;
+const EMPTY = Buffer.alloc(0);
 
 function isQueueFull(err: unknown): boolean {
   return err instanceof Error && /queue is at limit/i.test(err.message);
@@ -76,11 +79,11 @@ function failure(answer: WorkerFailure): ProxyError {
 export class JsonWorkerPool {
   private readonly pool: Piscina;
   private readonly threshold: number;
-  private readonly bodyBuffers: ReusableBuffers | undefined;
+  private readonly largeBuffers: ReusableBuffers | undefined;
 
   constructor(options: JsonWorkerPoolOptions) {
     this.threshold = options.workerThresholdBytes;
-    this.bodyBuffers = options.bodyBuffers;
+    this.largeBuffers = options.largeBuffers;
     const threads = Math.max(1, options.threads ?? Math.min(availableParallelism(), MAX_THREADS));
     const ext = extname(__filename);
     this.pool = new Piscina({
@@ -107,10 +110,10 @@ export class JsonWorkerPool {
 
   private async parseInWorker(input: InferRequestBody): Promise<ParsedInferRequest> {
     // The body moves to the worker when it owns its ArrayBuffer, or its
-    // buffer came from bodyBuffers (a large body read by readBody); otherwise
+    // buffer came from largeBuffers (a large body read by readBody); otherwise
     // one copy is made for the move.
     const { body } = input;
-    const fromPool = this.bodyBuffers?.isTaken(body.buffer) === true;
+    const fromPool = this.largeBuffers?.isTaken(body.buffer) === true;
     const moved = fromPool || owns(body) ? body : new Uint8Array(body);
     const task: ParseTask = {
       kind: 'parse',
@@ -118,7 +121,7 @@ export class JsonWorkerPool {
       headerLength: input.headerLength,
       modelName: input.modelName,
       modelVersion: input.modelVersion,
-      giveBack: this.bodyBuffers !== undefined,
+      giveBack: this.largeBuffers !== undefined,
     };
     let answer: ParseAnswer;
     try {
@@ -136,7 +139,7 @@ export class JsonWorkerPool {
       throw err;
     }
     if (!answer.ok) throw failure(answer);
-    if (answer.spare !== undefined) this.bodyBuffers?.give(answer.spare);
+    if (answer.spare !== undefined) this.largeBuffers?.give(answer.spare);
     const { request } = answer.parsed;
     // Tensors arrive as Uint8Arrays over the moved buffers; view them as Buffers without copying.
     request.rawInputContents = request.rawInputContents.map((raw) =>
@@ -160,17 +163,24 @@ export class JsonWorkerPool {
     const buffers: ArrayBuffer[] = [];
     const slot = new Map<ArrayBuffer, number>();
     const moved = new Set<ArrayBuffer>();
+    /** Buffers free again once the worker hands them back (copies, and pooled ones only large outputs view). */
+    const reusable = new Set<ArrayBuffer>();
+    const reuse = this.largeBuffers;
     const outputs: EncodeOutput[] = large.map((i) => {
       const raw = raws[i]!;
       let buffer = raw.buffer as ArrayBuffer;
       let byteOffset = raw.byteOffset;
       // Triton's message buffer moves when it is ours alone and holds only this
       // answer; otherwise these bytes are copied (one memcpy, no formatting).
-      if (options.exclusive && movable(buffer, rawBytes)) {
+      if (options.exclusive && (movable(buffer, rawBytes) || reuse?.isTaken(buffer) === true)) {
         moved.add(buffer);
+        if (reuse?.isTaken(buffer) === true) reusable.add(buffer);
       } else {
-        buffer = new Uint8Array(raw).buffer;
-        byteOffset = 0;
+        const copy = reuse?.take(raw.length) ?? Buffer.allocUnsafeSlow(raw.length);
+        raw.copy(copy);
+        buffer = copy.buffer as ArrayBuffer;
+        byteOffset = copy.byteOffset;
+        reusable.add(buffer);
       }
       let index = slot.get(buffer);
       if (index === undefined) {
@@ -186,6 +196,15 @@ export class JsonWorkerPool {
         byteLength: raw.length,
       };
     });
+
+    // A pooled message buffer that an output encoded here (binary, or small) also
+    // views stays with the response; only one that nothing else uses is reused.
+    raws.forEach((raw, i) => {
+      if (!large.includes(i)) reusable.delete(raw.buffer as ArrayBuffer);
+    });
+    const reusableSlots = [...reusable].map((b) => slot.get(b)!);
+    // Views of a moved buffer read as empty once it is gone: where each output lies is kept.
+    const spans = raws.map((raw) => ({ byteOffset: raw.byteOffset, byteLength: raw.byteLength }));
 
     let answer: EncodeAnswer;
     try {
@@ -203,13 +222,13 @@ export class JsonWorkerPool {
     if (!answer.ok) throw failure(answer);
     // Every output whose bytes moved (binary ones in the same message too)
     // now views the buffer the worker handed back.
-    response.rawOutputContents = raws.map((raw) => {
+    response.rawOutputContents = raws.map((raw, i) => {
       const index = moved.has(raw.buffer as ArrayBuffer)
         ? slot.get(raw.buffer as ArrayBuffer)
         : undefined;
       return index === undefined
         ? raw
-        : Buffer.from(answer.buffers[index]!, raw.byteOffset, raw.byteLength);
+        : Buffer.from(answer.buffers[index]!, spans[i]!.byteOffset, spans[i]!.byteLength);
     });
     const encoded = new Map<number, Buffer[]>();
     large.forEach((i, k) =>
@@ -218,7 +237,17 @@ export class JsonWorkerPool {
         answer.data[k]!.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)),
       ),
     );
-    return encodeInferResponse(response, plan, encoded);
+    const result = encodeInferResponse(response, plan, encoded);
+    if (reuse !== undefined && reusableSlots.length > 0) {
+      // The encoded text is all the answer needs of these bytes: the response
+      // lets go of them, and the next large body or answer reuses the memory.
+      const freed = new Set(reusableSlots.map((index) => answer.buffers[index]!));
+      response.rawOutputContents = response.rawOutputContents.map((raw) =>
+        freed.has(raw.buffer as ArrayBuffer) ? EMPTY : raw,
+      );
+      for (const buffer of freed) reuse.give(buffer);
+    }
+    return result;
   }
 
   /** Worker threads running now: none until the first body above the threshold. */

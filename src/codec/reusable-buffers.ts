@@ -3,22 +3,26 @@ const MiB = 1024 * 1024;
 export interface ReusableBuffersOptions {
   /** Requests for fewer bytes than this get a fresh buffer (small ones are cheap to allocate); default 1 MiB. */
   minBytes?: number;
-  /** At most this many bytes are kept for reuse; default 128 MiB (two 64 MiB bodies, one per worker). */
+  /**
+   * At most this many bytes are kept for reuse; default 192 MiB: two 64 MiB
+   * bodies (one per worker) and two 32 MiB answers in flight.
+   */
   maxBytes?: number;
   /** A buffer unused this long is dropped, so an idle proxy gives the memory back; default 30 s. */
   idleMs?: number;
 }
 
 /**
- * Large buffers kept for the next large body instead of being left to the
- * GC. A fresh 64 MiB buffer costs the event loop twice: its pages fault in
- * as the body is copied into them (measured on the development VM: 50-60 ms
- * to fill a fresh 64 MiB buffer in 64 KiB chunks, 11-16 ms to fill one
- * already used), and every such allocation is external memory that drives
- * V8 into another full GC of the main heap. A buffer comes back only through
- * give(), from a place that knows nobody else references it (the JSON parse
- * worker hands the body back when no tensor views it); buffers that never
- * come back are collected as usual.
+ * Large buffers kept for the next large body or answer instead of being
+ * left to the GC. A fresh 64 MiB buffer costs the event loop twice: its
+ * pages fault in as the bytes are copied into it (measured on the
+ * development VM: 50-60 ms to fill a fresh 64 MiB buffer in 64 KiB chunks,
+ * 11-16 ms to fill one already used), and every such allocation is external
+ * memory that drives V8 towards another full GC of the main heap. A buffer
+ * comes back only through give(), from a place that knows nobody else
+ * references it (the JSON workers hand back a body no tensor views, and an
+ * answer whose outputs they encoded); buffers that never come back are
+ * collected as usual.
  */
 export class ReusableBuffers {
   private readonly free: { buffer: ArrayBuffer; lastUsed: number }[] = [];
@@ -32,7 +36,7 @@ export class ReusableBuffers {
   constructor(options: ReusableBuffersOptions = {}) {
     this.options = {
       minBytes: options.minBytes ?? MiB,
-      maxBytes: options.maxBytes ?? 128 * MiB,
+      maxBytes: options.maxBytes ?? 192 * MiB,
       idleMs: options.idleMs ?? 30_000,
     };
   }
@@ -44,7 +48,7 @@ export class ReusableBuffers {
    * size fits it.
    */
   take(bytes: number): Buffer {
-    if (bytes < this.options.minBytes) return Buffer.allocUnsafeSlow(bytes);
+    if (bytes < this.options.minBytes) return Buffer.allocUnsafe(bytes);
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const size = this.free[i]!.buffer.byteLength;

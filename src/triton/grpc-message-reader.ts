@@ -23,6 +23,11 @@ export interface UnaryMessageReaderOptions {
   secondMessageError?: string;
   /** Default 'copy'. */
   collect?: MessageCollect;
+  /**
+   * Where 'copy' reassembles a message that spans several chunks (default
+   * Buffer.allocUnsafe); the proxy passes reused buffers for large ones.
+   */
+  allocate?: (bytes: number) => Buffer;
 }
 
 /**
@@ -124,7 +129,7 @@ export class UnaryMessageReader {
           this.message = chunk.subarray(pos, pos + take);
           return;
         }
-        this.body ??= Buffer.allocUnsafe(this.length);
+        this.body ??= (this.options.allocate ?? Buffer.allocUnsafe)(this.length);
         chunk.copy(this.body, this.bodyFill, pos, pos + take);
         this.bodyFill += take;
     }

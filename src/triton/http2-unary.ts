@@ -40,6 +40,8 @@ export interface Http2UnaryOptions {
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   userAgent?: string;
+  /** Where a large answer is reassembled (see UnaryMessageReaderOptions.allocate). */
+  allocateMessage?: (bytes: number) => Buffer;
 }
 
 export interface UnaryRequest {
@@ -211,7 +213,12 @@ export class Http2UnaryChannel {
 
   /** Starts a unary call; `callback` is always called once, never synchronously. */
   call(request: UnaryRequest, callback: UnaryCallback): UnaryCall {
-    const call = new PendingCall(request, callback, this.options.maxMessageBytes);
+    const call = new PendingCall(
+      request,
+      callback,
+      this.options.maxMessageBytes,
+      this.options.allocateMessage,
+    );
     const size = frameLength(request.frame) - GRPC_FRAME_HEADER_BYTES;
     if (this.closed) {
       call.failSoon(new GrpcCallError(GrpcStatus.UNAVAILABLE, 'Channel has been shut down'));
@@ -408,9 +415,11 @@ class PendingCall implements UnaryCall {
     private readonly request: UnaryRequest,
     private readonly callback: UnaryCallback,
     maxMessageBytes: number,
+    allocate: ((bytes: number) => Buffer) | undefined,
   ) {
     this.reader = new UnaryMessageReader(maxMessageBytes, {
       collect: request.sink === undefined ? 'copy' : 'none',
+      allocate,
     });
   }
 

@@ -41,6 +41,8 @@ export interface ChannelSettings {
   inferPingAfterMs?: number;
   /** How long that PING may go unanswered before the connection is closed. */
   inferPingTimeoutMs?: number;
+  /** Where the lean path reassembles a large ModelInfer answer (default: a fresh buffer). */
+  allocateMessage?: (bytes: number) => Buffer;
 }
 
 export const DEFAULT_INFER_TRANSPORT: InferTransport = 'http2';
@@ -142,6 +144,7 @@ export class TritonClient {
             address,
             tls,
             maxMessageBytes: settings.maxMessageBytes,
+            allocateMessage: settings.allocateMessage,
             flowControlWindowBytes: settings.flowControlWindowBytes,
             maxFrameBytes: settings.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES,
             keepaliveTimeMs: settings.keepaliveTimeMs,

@@ -115,7 +115,8 @@ describe('JSON worker pool: large answers are encoded off the event loop', funct
   });
 
   it('keeps binary outputs that share the moved message buffer intact', async () => {
-    const json = sequence(4000 * 4);
+    // Over Buffer.poolSize, so the message buffer moves rather than being copied.
+    const json = sequence(40000 * 4);
     const binary = sequence(3000);
     const plan: OutputPlan = {
       binaryByDefault: false,
@@ -125,7 +126,7 @@ describe('JSON worker pool: large answers are encoded off the event loop', funct
       ],
     };
     const make = () =>
-      response([tensor('J', 'INT32', [4000]), tensor('BIN', 'UINT8', [3000])], [json, binary]);
+      response([tensor('J', 'INT32', [40000]), tensor('BIN', 'UINT8', [3000])], [json, binary]);
     const expected = encodeInferResponse(make(), plan);
     const answer = make();
     const got = await pool.encode(answer, plan, { exclusive: true });
@@ -193,7 +194,7 @@ describe('JSON worker pool: body buffers', function () {
     const pool = new JsonWorkerPool({
       workerThresholdBytes: 1024,
       threads: 1,
-      bodyBuffers: buffers,
+      largeBuffers: buffers,
     });
     try {
       const json = inferBody(400_000);
@@ -218,7 +219,11 @@ describe('JSON worker pool: body buffers', function () {
 
   it('keeps a binary body with the tensors that view it (not given back)', async () => {
     const buffers = new ReusableBuffers();
-    const pool = new JsonWorkerPool({ workerThresholdBytes: 64, threads: 1, bodyBuffers: buffers });
+    const pool = new JsonWorkerPool({
+      workerThresholdBytes: 64,
+      threads: 1,
+      largeBuffers: buffers,
+    });
     try {
       const header = Buffer.from(
         JSON.stringify({
@@ -245,6 +250,92 @@ describe('JSON worker pool: body buffers', function () {
     } finally {
       await pool.close();
     }
+  });
+});
+
+describe('JSON worker pool: answers in reused buffers', function () {
+  this.timeout(20_000);
+  const MiB = 1024 * 1024;
+  let buffers: ReusableBuffers;
+  let pool: JsonWorkerPool;
+  const plan: OutputPlan = { binaryByDefault: false, outputs: [] };
+
+  beforeEach(() => {
+    buffers = new ReusableBuffers();
+    pool = new JsonWorkerPool({ workerThresholdBytes: 1024, threads: 1, largeBuffers: buffers });
+  });
+  afterEach(async () => {
+    await pool.close();
+  });
+
+  /** Like response(), with the message in a buffer from the pool, as the upstream reader assembles it. */
+  function pooledResponse(outputs: InferOutputTensor[], raws: Buffer[]): ModelInferResponse {
+    const total = raws.reduce((n, r) => n + r.length, 0) + 64;
+    const message = buffers.take(total);
+    let at = 64;
+    const views = raws.map((raw) => {
+      raw.copy(message, at);
+      const view = message.subarray(at, at + raw.length);
+      at += raw.length;
+      return view;
+    });
+    return {
+      modelName: 'm',
+      modelVersion: '1',
+      id: 'x',
+      parameters: {},
+      outputs,
+      rawOutputContents: views,
+    };
+  }
+
+  it("takes back Triton's message buffer once the worker encoded every output in it", async () => {
+    const raw = sequence(MiB);
+    const expected = encodeInferResponse(response([tensor('OUT', 'UINT8', [MiB])], [raw]), plan);
+    const answer = pooledResponse([tensor('OUT', 'UINT8', [MiB])], [raw]);
+    const got = await pool.encode(answer, plan, { exclusive: true });
+    assert.ok(body(got.chunks) === body(expected.chunks), 'the same answer as inline encoding');
+    assert.equal(buffers.keptBytes, 2 * MiB, 'the message buffer is kept for reuse');
+    assert.equal(answer.rawOutputContents[0]!.length, 0, 'the answer no longer views it');
+
+    // The next answer reuses that memory, and the first answer's text is not disturbed.
+    const text = body(got.chunks);
+    const next = pooledResponse([tensor('OUT', 'UINT8', [MiB])], [Buffer.alloc(MiB, 3)]);
+    assert.equal(buffers.keptBytes, 0);
+    await pool.encode(next, plan, { exclusive: true });
+    assert.equal(body(got.chunks), text);
+  });
+
+  it('leaves the moved message buffer with the answer when a binary output still views it (its bytes intact)', async () => {
+    const json = sequence(MiB);
+    const binary = sequence(3000);
+    const mixed: OutputPlan = {
+      binaryByDefault: false,
+      outputs: [
+        { name: 'J', binary: false, base64: false, sharedMemory: false },
+        { name: 'BIN', binary: true, base64: false, sharedMemory: false },
+      ],
+    };
+    const outputs = [tensor('J', 'UINT8', [MiB]), tensor('BIN', 'UINT8', [3000])];
+    const expected = encodeInferResponse(response(outputs, [json, binary]), mixed);
+    const answer = pooledResponse(outputs, [json, binary]);
+    const got = await pool.encode(answer, mixed, { exclusive: true });
+    assert.equal(buffers.keptBytes, 0, 'not given back');
+    assert.equal(got.headerLength, expected.headerLength);
+    // Compared as booleans: a diff of two 3 MiB texts helps nobody.
+    assert.ok(body(got.chunks) === body(expected.chunks), 'the same answer as inline encoding');
+    assert.deepEqual(answer.rawOutputContents[1], binary);
+  });
+
+  it("copies a shared answer's bytes into a reused buffer and takes it back after", async () => {
+    const raw = sequence(MiB);
+    const shared = response([tensor('OUT', 'UINT8', [MiB])], [raw]);
+    const view = shared.rawOutputContents[0]!;
+    const got = await pool.encode(shared, plan, { exclusive: false });
+    assert.match(body(got.chunks), /"data":\[/);
+    assert.equal(shared.rawOutputContents[0], view);
+    assert.deepEqual(view, raw, 'the shared bytes are untouched');
+    assert.equal(buffers.keptBytes, MiB, 'the copy came back for reuse');
   });
 });
 

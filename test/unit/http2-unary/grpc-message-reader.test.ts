@@ -60,6 +60,22 @@ describe('unary gRPC message reassembly', () => {
     assert.equal(message.buffer, chunk.buffer, 'a view into the received chunk');
   });
 
+  it('reassembles a message split over chunks in the buffer its allocate option gives', () => {
+    const message = Buffer.from('a message in three chunks');
+    const asked: number[] = [];
+    const target = Buffer.alloc(64);
+    const reader = new UnaryMessageReader(1024, {
+      allocate: (bytes) => {
+        asked.push(bytes);
+        return target.subarray(0, bytes);
+      },
+    });
+    for (const chunk of split(frame(message), [3, 12])) reader.push(chunk);
+    assert.deepEqual(asked, [message.length]);
+    assert.equal(reader.result()!.toString(), message.toString());
+    assert.equal(reader.result()!.buffer, target.buffer);
+  });
+
   it('reports an incomplete message as partial', () => {
     const reader = new UnaryMessageReader(1024);
     reader.push(frame(Buffer.from('hello')).subarray(0, 7));
