@@ -48,7 +48,8 @@ export class ReusableBuffers {
    * size fits it.
    */
   take(bytes: number): Buffer {
-    if (bytes < this.options.minBytes) return Buffer.allocUnsafe(bytes);
+    // Its own ArrayBuffer, never a slice of Node's shared pool: callers move it to a worker.
+    if (bytes < this.options.minBytes) return Buffer.allocUnsafeSlow(bytes);
     let best = -1;
     for (let i = 0; i < this.free.length; i++) {
       const size = this.free[i]!.buffer.byteLength;

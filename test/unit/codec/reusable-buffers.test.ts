@@ -31,6 +31,11 @@ describe('reusable buffers for large bodies', () => {
     const buffers = new ReusableBuffers();
     const small = buffers.take(1000);
     assert.equal(small.length, 1000);
+    assert.equal(
+      small.buffer.byteLength,
+      1000,
+      'its own memory (movable), not a slice of a shared pool',
+    );
     assert.equal(buffers.isTaken(small.buffer), false);
     buffers.give(small.buffer as ArrayBuffer);
     assert.equal(buffers.keptBytes, 0);
