@@ -27,7 +27,7 @@ const LARGE_ROUNDS = 2;
 // The goal is 50 ms. The development box has 2 cores shared by the proxy,
 // its workers, two fake Tritons, the two client processes and other
 // engineers' work. Measured there (README, Performance): attempts with the
-// box at load 3.5 give 37-46 ms, at load 5-7 mostly 45-140 ms with one in
+// box at load 3.5-5 give 33-56 ms, at load 5-7 mostly 45-140 ms with one in
 // ten or so above 150 ms, at load 8-9 up to 260 ms. The bound is 120 ms and
 // an attempt over it is repeated (at most ATTEMPTS), so the test holds there
 // unless a neighbour's burst spans all of them; it still fails by far when a
