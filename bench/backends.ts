@@ -73,3 +73,25 @@ export async function startBackend(
     process: proc,
   };
 }
+
+/**
+ * Starts the first of the requested backends that comes up (the soak and the
+ * per-request counts need one backend, not each); `purpose` names the run in
+ * the error when none does.
+ */
+export async function startFirstBackend(
+  options: BenchOptions,
+  paths: { distDir: string; root: string },
+  children: ChildProcesses,
+  log: (line: string) => void,
+  purpose: string,
+): Promise<Backend> {
+  for (const id of options.backends) {
+    try {
+      return await startBackend(id, options, paths, children, log);
+    } catch (err) {
+      log(`backend ${id} skipped: ${(err as Error).message}`);
+    }
+  }
+  throw new Error(`no backend could be started for ${purpose}`);
+}

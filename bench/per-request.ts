@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startBackend, type Backend } from './backends';
+import { startFirstBackend } from './backends';
 import { buildCase } from './cases';
 import { HttpClient } from './http-client';
 import type { BenchOptions } from './options';
@@ -211,54 +211,45 @@ export async function runPerRequest(
   children: ChildProcesses,
   log: (line: string) => void,
 ): Promise<PerRequest[]> {
-  let backend: Backend | undefined;
-  for (const id of options.backends) {
-    try {
-      backend = await startBackend(id, options, paths, children, log);
-      break;
-    } catch (err) {
-      log(`backend ${id} skipped: ${(err as Error).message}`);
-    }
-  }
-  if (!backend) throw new Error('no backend could be started for the per-request counts');
+  const backend = await startFirstBackend(options, paths, children, log, 'the per-request counts');
   const rows: PerRequest[] = [];
+  /** Counts one started process's requests, then stops it. */
+  const measure = async (name: string, started: { port: number; process: Pinned }) => {
+    const http = new HttpClient('127.0.0.1', started.port, 1);
+    try {
+      rows.push(
+        await measureOne(name, started.process, http, options.perRequest, options.cacheDir),
+      );
+    } finally {
+      http.close();
+      await started.process.stop();
+    }
+  };
   try {
     if (options.modes.includes('proxy')) {
-      const proxy = await startProxyProcess(
-        backend.address,
-        options,
-        paths.distDir,
-        `per-request-${backend.id}`,
-        children,
+      await measure(
+        'proxy',
+        await startProxyProcess(
+          backend.address,
+          options,
+          paths.distDir,
+          `per-request-${backend.id}`,
+          children,
+        ),
       );
-      const http = new HttpClient('127.0.0.1', proxy.port, 1);
-      try {
-        rows.push(
-          await measureOne('proxy', proxy.process, http, options.perRequest, options.cacheDir),
-        );
-      } finally {
-        http.close();
-        await proxy.process.stop();
-      }
     }
     if (options.modes.includes('rest-proxy') && options.restProxyBin) {
-      const peer = await startRestProxy(
-        options.restProxyBin,
-        backend.address,
-        options.proxyCpus,
-        options.nice,
-        options.cacheDir,
-        children,
+      await measure(
+        'rest-proxy',
+        await startRestProxy(
+          options.restProxyBin,
+          backend.address,
+          options.proxyCpus,
+          options.nice,
+          options.cacheDir,
+          children,
+        ),
       );
-      const http = new HttpClient('127.0.0.1', peer.port, 1);
-      try {
-        rows.push(
-          await measureOne('rest-proxy', peer.process, http, options.perRequest, options.cacheDir),
-        );
-      } finally {
-        http.close();
-        await peer.process.stop();
-      }
     }
   } finally {
     await backend.process.stop();

@@ -1,4 +1,4 @@
-import { startBackend, type Backend } from './backends';
+import { startFirstBackend } from './backends';
 import { buildCase } from './cases';
 import { HttpClient } from './http-client';
 import { runLoad } from './load';
@@ -19,16 +19,7 @@ export async function runSoak(
   children: ChildProcesses,
   log: (line: string) => void,
 ): Promise<void> {
-  let backend: Backend | undefined;
-  for (const id of options.backends) {
-    try {
-      backend = await startBackend(id, options, paths, children, log);
-      break;
-    } catch (err) {
-      log(`backend ${id} skipped: ${(err as Error).message}`);
-    }
-  }
-  if (!backend) throw new Error('no backend could be started for the soak');
+  const backend = await startFirstBackend(options, paths, children, log, 'the soak');
   const c = buildCase('bin-4m');
   const proxy = await startProxyProcess(
     backend.address,
