@@ -155,7 +155,7 @@ function createStore(config: Config, logger: Logger, metrics: Metrics): ModelSta
     metrics: stateMetrics(metrics),
   };
   if (s.redisUrl === '' && s.redisSentinels === '') return new MemoryModelStateStore(common);
-  metrics.redisUp.set(0);
+  metrics.exportRedisUp();
   return new RedisModelStateStore({
     ...common,
     connection: redisConnectionFromSettings(config.state),

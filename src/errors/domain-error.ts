@@ -5,6 +5,10 @@
 export const ERROR_CODES = {
   INVALID_REQUEST: { status: 400, retryable: false },
   MODEL_NOT_FOUND: { status: 404, retryable: false },
+  /** A path outside the API (no model involved: MODEL_NOT_FOUND would mislead). */
+  NOT_FOUND: { status: 404, retryable: false },
+  /** An API path asked with a method it does not serve; the answer lists the ones it does (Allow). */
+  METHOD_NOT_ALLOWED: { status: 405, retryable: false },
   MODEL_NOT_READY: { status: 503, retryable: true },
   PAYLOAD_TOO_LARGE: { status: 413, retryable: false },
   UNAUTHENTICATED: { status: 401, retryable: false },

@@ -10,6 +10,9 @@ import type { ErrorCode, ProxyError } from '../errors';
 const STATUS_OF: Record<ErrorCode, GrpcStatus> = {
   INVALID_REQUEST: GrpcStatus.INVALID_ARGUMENT,
   MODEL_NOT_FOUND: GrpcStatus.NOT_FOUND,
+  // REST routing refusals; the gRPC equivalent of a method nobody serves is UNIMPLEMENTED.
+  NOT_FOUND: GrpcStatus.UNIMPLEMENTED,
+  METHOD_NOT_ALLOWED: GrpcStatus.UNIMPLEMENTED,
   MODEL_NOT_READY: GrpcStatus.UNAVAILABLE,
   PAYLOAD_TOO_LARGE: GrpcStatus.RESOURCE_EXHAUSTED,
   UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,

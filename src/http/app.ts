@@ -22,6 +22,9 @@ export const NORMALIZED_PATHS: Array<[string, string]> = [
   ['^/v2/repository/models/[^/]+', '/v2/repository/models/#model'],
 ];
 
+/** The proxy's own GET-only paths (probes and the scrape). */
+const PROBE_PATHS: ReadonlySet<string> = new Set(['/health/live', '/health/ready', '/metrics']);
+
 /** The `path` label of requests no route serves. */
 export const UNMATCHED_PATH = '#unmatched';
 
@@ -72,12 +75,14 @@ export function createApp(deps: AppDeps): Express {
   app.use(probeRoutes(deps));
   app.use('/v2', authenticateRequests(deps.access));
   app.use(kserveRoutes(deps));
+  // Outside /v2 (whose own catch-all is in kserveRoutes): no model is involved.
   app.use((req: Request, res: Response) => {
-    sendError(
-      res,
-      new ProxyError('MODEL_NOT_FOUND', `Not Found: ${req.method} ${req.path}`),
-      requestIdOf(req),
-    );
+    const err = PROBE_PATHS.has(req.path)
+      ? new ProxyError('METHOD_NOT_ALLOWED', 'Method Not Allowed', {
+          headers: { allow: 'GET, HEAD' },
+        })
+      : new ProxyError('NOT_FOUND', `Not Found: ${req.method} ${req.path}`);
+    sendError(res, err, requestIdOf(req));
   });
   // Last resort: nothing a request does may take the process down or leak a stack.
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {

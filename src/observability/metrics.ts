@@ -143,10 +143,15 @@ export class Metrics {
     labelNames: ['result'] as const,
     registers: [this.registry],
   });
+  /**
+   * Registered only by exportRedisUp: without Redis (memory mode) the series
+   * is absent rather than a 0 that dashboards and alerts would read as
+   * "Redis down" on every single-replica install.
+   */
   readonly redisUp = new Gauge({
     name: `${METRIC_PREFIX}redis_up`,
     help: '1 when the shared state store (Redis) is reachable, 0 when not; absent in memory mode.',
-    registers: [this.registry],
+    registers: [],
   });
   readonly redisOpDuration = new Histogram({
     name: `${METRIC_PREFIX}redis_operation_duration_seconds`,
@@ -329,6 +334,13 @@ export class Metrics {
   }
 
   /** What `triton_proxy_ready` reports, asked at every scrape. */
+  /** Exports triton_proxy_redis_up, at 0 until the state store's Redis connects. */
+  exportRedisUp(): void {
+    if (this.registry.getSingleMetric(this.redisUp.name) === undefined)
+      this.registry.registerMetric(this.redisUp);
+    this.redisUp.set(0);
+  }
+
   setReadinessSource(isReady: () => boolean): void {
     this.readiness = isReady;
   }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Router as ExpressRouter, type Request, type Response } from 'express';
-import { invalidRequest, toProxyError } from '../../errors';
+import { ProxyError, invalidRequest, toProxyError } from '../../errors';
 import { readBinaryHeaderLength, type ReusableBuffers } from '../../codec';
 import type { CallMeta, ControlService, GenerateService, InferService } from '../../inference';
 import { isClientGoneError, type AdmissionController, type ByteReservation } from '../../admission';
@@ -34,14 +34,24 @@ export interface KserveRoutesDeps {
   bodyBuffers?: ReusableBuffers;
 }
 
-const API_PATHS: readonly RegExp[] = [
-  /^\/v2$/,
-  /^\/v2\/health\/(live|ready)$/,
-  /^\/v2\/models\/[^/]+(\/versions\/[^/]+)?(\/(infer|generate|generate_stream|ready|config|stats))?$/,
-  /^\/v2\/models\/stats$/,
-  /^\/v2\/repository\/index$/,
-  /^\/v2\/repository\/models\/[^/]+\/(load|unload)$/,
+/**
+ * Every path of the API with the methods it serves, so a path asked with
+ * another method is told which ones it takes (405 + Allow, as Triton answers
+ * 405) instead of being called unknown. GET routes answer HEAD too (express).
+ */
+const API_PATHS: ReadonlyArray<readonly [RegExp, string]> = [
+  [/^\/v2$/, 'GET, HEAD'],
+  [/^\/v2\/health\/(live|ready)$/, 'GET, HEAD'],
+  [/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?(\/(ready|config|stats))?$/, 'GET, HEAD'],
+  [/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/(infer|generate|generate_stream)$/, 'POST'],
+  [/^\/v2\/repository\/index$/, 'POST'],
+  [/^\/v2\/repository\/models\/[^/]+\/(load|unload)$/, 'POST'],
 ];
+
+/** The methods a path of the API serves (the Allow header), or undefined when it is not one. */
+export function allowedMethods(path: string): string | undefined {
+  return API_PATHS.find(([pattern]) => pattern.test(path))?.[1];
+}
 
 type Handler = (req: Request, res: Response, meta: RouteMeta) => Promise<void>;
 
@@ -378,20 +388,15 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
     }),
   );
 
-  // Paths of the API that exist with another method.
-  // Paths of the API asked with the wrong method get 405, as Triton answers; the rest 404.
+  // The rest of /v2: a known path with the wrong method is 405 (as Triton
+  // answers) naming the methods it takes; anything else is 404 NOT_FOUND.
   router.all(/^\/v2(\/.*)?$/, (req, res) => {
-    const requestId = requestIdOf(req);
-    const known = API_PATHS.some((p) => p.test(req.path));
-    sendJson(
-      res,
-      known ? 405 : 404,
-      {
-        error: known ? 'Method Not Allowed' : `Not Found: ${req.method} ${req.path}`,
-        request_id: requestId,
-      },
-      requestId,
-    );
+    const allow = allowedMethods(req.path);
+    const err =
+      allow === undefined
+        ? new ProxyError('NOT_FOUND', `Not Found: ${req.method} ${req.path}`)
+        : new ProxyError('METHOD_NOT_ALLOWED', 'Method Not Allowed', { headers: { allow } });
+    sendError(res, err, requestIdOf(req));
   });
   return router;
 }

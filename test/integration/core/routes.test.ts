@@ -196,7 +196,39 @@ describe('REST routes through the proxy', function () {
       const answer = await httpRequest(inferUrl(core.url, 'simple'));
       assert.equal(answer.status, 405);
       assert.equal(answer.json.error, 'Method Not Allowed');
+      assert.equal(answer.json.code, 'METHOD_NOT_ALLOWED');
+      assert.equal(answer.headers.get('allow'), 'POST');
       assert.equal(core.fake.callCount('ModelInfer'), 0);
+    });
+  });
+
+  describe('paths and methods nobody serves', () => {
+    const cases: Array<[method: string, path: string, status: number, code: string, allow?: string]> =
+      [
+        ['POST', '/v2/models/simple/config', 405, 'METHOD_NOT_ALLOWED', 'GET, HEAD'],
+        ['DELETE', '/v2', 405, 'METHOD_NOT_ALLOWED', 'GET, HEAD'],
+        ['GET', '/v2/repository/index', 405, 'METHOD_NOT_ALLOWED', 'POST'],
+        ['PUT', '/v2/repository/models/simple/load', 405, 'METHOD_NOT_ALLOWED', 'POST'],
+        ['POST', '/health/ready', 405, 'METHOD_NOT_ALLOWED', 'GET, HEAD'],
+        ['GET', '/v2/foo', 404, 'NOT_FOUND'],
+        ['GET', '/v2/models/simple/infer/extra', 404, 'NOT_FOUND'],
+        ['GET', '/foo', 404, 'NOT_FOUND'],
+        ['POST', '/', 404, 'NOT_FOUND'],
+      ];
+    for (const [method, path, status, code, allow] of cases) {
+      it(`${method} ${path} answers ${status} ${code}${allow ? ` with Allow: ${allow}` : ''}`, async () => {
+        const answer = await httpRequest(`${core.url}${path}`, { method });
+        assert.equal(answer.status, status, answer.text);
+        assert.equal(answer.json.code, code);
+        assert.equal(answer.headers.get('allow'), allow ?? null);
+        assert.equal(answer.json.request_id, answer.headers.get('x-request-id'));
+        if (status === 404) assert.equal(answer.json.error, `Not Found: ${method} ${path}`);
+      });
+    }
+
+    it('HEAD on a GET path is served, as the Allow header says', async () => {
+      const answer = await httpRequest(`${core.url}/v2/health/live`, { method: 'HEAD' });
+      assert.equal(answer.status, 200);
     });
   });
 

@@ -222,10 +222,10 @@ describe('/metrics of a running proxy (Redis state, two fake Tritons, process me
   });
 
   it('lists in this contract every metric the Metrics class registers', async () => {
-    const registered = await new Metrics({
-      modelLabelLimit: 1,
-      defaultMetrics: false,
-    }).registry.getMetricsAsJSON();
+    const metrics = new Metrics({ modelLabelLimit: 1, defaultMetrics: false });
+    // Registered only with a Redis-backed state store (absent in memory mode).
+    metrics.exportRedisUp();
+    const registered = await metrics.registry.getMetricsAsJSON();
     assert.deepEqual(
       registered.map((m) => `${m.name} ${m.type}`).sort(),
       DOCUMENTED.map(([name, type]) => `${name} ${type}`).sort(),
@@ -279,5 +279,29 @@ describe('/metrics of a running proxy (Redis state, two fake Tritons, process me
     assert.ok(uses.length > 0);
     const exported = exportedNamesFromExposition(await (await fetch(`${url}/metrics`)).text());
     assert.deepEqual(unexportedMetricUses(uses, exported), []);
+  });
+});
+
+describe('/metrics of a proxy in memory mode (no Redis)', () => {
+  let fake: FakeTriton;
+  let proxy: Proxy;
+  let url: string;
+
+  before(async () => {
+    fake = await startFakeTriton({ host: '127.0.0.1', port: 0, models: defaultModels() });
+    ({ proxy, url } = await startProxyWithProcessMetrics({ TRITON_SERVERS: serversEnv([fake]) }));
+    await waitFor(() => proxy.fleet.readyCount() === 1, 5000, 'a ready server');
+  });
+
+  after(async () => {
+    await proxy?.close();
+    await fake?.stop({ graceMs: 100 });
+  });
+
+  it('leaves triton_proxy_redis_up out instead of reporting Redis down', async () => {
+    assert.equal((await infer(url)).status, 200);
+    const families = await scrape(url);
+    assert.ok(families.has('triton_proxy_ready'), 'the scrape is a real one');
+    assert.equal(families.has('triton_proxy_redis_up'), false);
   });
 });

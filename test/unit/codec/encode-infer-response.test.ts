@@ -246,6 +246,14 @@ describe('encodeInferResponse', () => {
     assert.ok(text.includes('"data":[NaN,-Infinity,-0.0]'), text);
   });
 
+  it('writes FP64 as the shortest text that reads back to the same double (Triton writes 16 digits)', () => {
+    const f64 = rawOf('FP64', [123456789.12345679, 0.1]);
+    const text = headerText(
+      encodeInferResponse(response([tensor('D', 'FP64', [2])], [f64]), JSON_ALL),
+    );
+    assert.ok(text.includes('"data":[123456789.12345679,0.1]'), text);
+  });
+
   it('writes BYTES as JSON strings: UTF-8, escapes, invalid UTF-8 as U+FFFD', () => {
     const raw = Buffer.concat([
       rawOf('BYTES', ['plain', 'é "q" \\ \n\t', '']),

@@ -8,6 +8,8 @@ describe('gRPC status of domain errors', () => {
     const expected: Record<ErrorCode, status> = {
       INVALID_REQUEST: status.INVALID_ARGUMENT,
       MODEL_NOT_FOUND: status.NOT_FOUND,
+      NOT_FOUND: status.UNIMPLEMENTED,
+      METHOD_NOT_ALLOWED: status.UNIMPLEMENTED,
       MODEL_NOT_READY: status.UNAVAILABLE,
       PAYLOAD_TOO_LARGE: status.RESOURCE_EXHAUSTED,
       UNAUTHENTICATED: status.UNAUTHENTICATED,
