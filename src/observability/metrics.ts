@@ -336,7 +336,7 @@ export class Metrics {
   /** What `triton_proxy_ready` reports, asked at every scrape. */
   /** Exports triton_proxy_redis_up, at 0 until the state store's Redis connects. */
   exportRedisUp(): void {
-    if (this.registry.getSingleMetric(this.redisUp.name) === undefined)
+    if (this.registry.getSingleMetric(`${METRIC_PREFIX}redis_up`) === undefined)
       this.registry.registerMetric(this.redisUp);
     this.redisUp.set(0);
   }
