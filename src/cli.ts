@@ -1,7 +1,9 @@
 #!/usr/bin/env node
+import './require-node';
 import { formatHealthTable, runHealthCheck } from './health';
 
 const USAGE = `usage: triton-proxy health [--timeout-ms N]
+       triton-proxy --help
 
   health   check configuration, every Triton server and the state store;
            prints a table and exits 1 when anything fails (container health checks)
@@ -10,9 +12,16 @@ The proxy itself starts with \`npm start\` (node dist/src/main.js).`;
 
 async function cli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  // Help that was asked for is the answer (stdout, exit 0); a wrong command is an error.
+  const askedForHelp = (arg: string | undefined) =>
+    arg === undefined || arg === '--help' || arg === '-h' || arg === 'help';
+  if (askedForHelp(command) || (command === 'health' && rest.some(askedForHelp))) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   if (command !== 'health') {
-    process.stderr.write(`${USAGE}\n`);
-    return command === undefined || command === '--help' ? 0 : 2;
+    process.stderr.write(`triton-proxy: unknown command '${command}'\n\n${USAGE}\n`);
+    return 2;
   }
   let timeoutMs = 3000;
   const i = rest.indexOf('--timeout-ms');

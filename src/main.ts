@@ -1,4 +1,6 @@
-// First import: V8 flags must be set before the other modules allocate.
+// First: refuse a Node too old to run the proxy, with a clear message.
+import './require-node';
+// Then V8 flags, set before the other modules allocate.
 import './v8-flags';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './observability';

@@ -613,8 +613,11 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     if (draining) return close();
     draining = true;
     const l = config.lifecycle;
-    logger.info('shutdown: readiness off, still serving', { delayMs: l.shutdownDelayMs });
-    await new Promise((r) => setTimeout(r, l.shutdownDelayMs));
+    // The delay lets Kubernetes take the pod out of its Service; the embedded
+    // demo has no Service, and Ctrl-C should stop it at once.
+    const delayMs = config.demo.backend ? 0 : l.shutdownDelayMs;
+    logger.info('shutdown: readiness off, still serving', { delayMs });
+    await new Promise((r) => setTimeout(r, delayMs));
     logger.info('shutdown: no longer accepting; draining in-flight requests', {
       graceMs: l.shutdownGraceMs,
     });

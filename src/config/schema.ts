@@ -586,7 +586,7 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
       },
       lifecycle: {
         shutdownDelayMs: {
-          doc: 'After SIGTERM, keep serving (readiness false) this long so endpoints are removed first.',
+          doc: 'After SIGTERM or SIGINT, keep serving (readiness false) this long so endpoints are removed first. Not applied with DEMO_BACKEND (no Service to leave: Ctrl-C stops the demo at once).',
           format: 'nat',
           default: 5000,
           env: 'SHUTDOWN_DELAY_MS',

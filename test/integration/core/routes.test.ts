@@ -203,18 +203,19 @@ describe('REST routes through the proxy', function () {
   });
 
   describe('paths and methods nobody serves', () => {
-    const cases: Array<[method: string, path: string, status: number, code: string, allow?: string]> =
-      [
-        ['POST', '/v2/models/simple/config', 405, 'METHOD_NOT_ALLOWED', 'GET, HEAD'],
-        ['DELETE', '/v2', 405, 'METHOD_NOT_ALLOWED', 'GET, HEAD'],
-        ['GET', '/v2/repository/index', 405, 'METHOD_NOT_ALLOWED', 'POST'],
-        ['PUT', '/v2/repository/models/simple/load', 405, 'METHOD_NOT_ALLOWED', 'POST'],
-        ['POST', '/health/ready', 405, 'METHOD_NOT_ALLOWED', 'GET, HEAD'],
-        ['GET', '/v2/foo', 404, 'NOT_FOUND'],
-        ['GET', '/v2/models/simple/infer/extra', 404, 'NOT_FOUND'],
-        ['GET', '/foo', 404, 'NOT_FOUND'],
-        ['POST', '/', 404, 'NOT_FOUND'],
-      ];
+    const cases: Array<
+      [method: string, path: string, status: number, code: string, allow?: string]
+    > = [
+      ['POST', '/v2/models/simple/config', 405, 'METHOD_NOT_ALLOWED', 'GET, HEAD'],
+      ['DELETE', '/v2', 405, 'METHOD_NOT_ALLOWED', 'GET, HEAD'],
+      ['GET', '/v2/repository/index', 405, 'METHOD_NOT_ALLOWED', 'POST'],
+      ['PUT', '/v2/repository/models/simple/load', 405, 'METHOD_NOT_ALLOWED', 'POST'],
+      ['POST', '/health/ready', 405, 'METHOD_NOT_ALLOWED', 'GET, HEAD'],
+      ['GET', '/v2/foo', 404, 'NOT_FOUND'],
+      ['GET', '/v2/models/simple/infer/extra', 404, 'NOT_FOUND'],
+      ['GET', '/foo', 404, 'NOT_FOUND'],
+      ['POST', '/', 404, 'NOT_FOUND'],
+    ];
     for (const [method, path, status, code, allow] of cases) {
       it(`${method} ${path} answers ${status} ${code}${allow ? ` with Allow: ${allow}` : ''}`, async () => {
         const answer = await httpRequest(`${core.url}${path}`, { method });
