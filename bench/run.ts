@@ -14,6 +14,12 @@ import { ProcStats } from './proc-stats';
 import { ChildProcesses } from './processes';
 import { startProxyProcess, type ProxyProcess } from './proxy-process';
 import {
+  formatStageQuantiles,
+  scrapeStageBuckets,
+  stageQuantiles,
+  type StageQuantiles,
+} from './stage-latency';
+import {
   formatGrpcSummary,
   formatMemory,
   formatSummary,
@@ -131,6 +137,8 @@ interface Hop {
   stats: ProcStats;
   stop: () => Promise<void>;
   memory: ProcessMemory;
+  /** The proxy's port for GET /metrics (per-stage latency of each case). */
+  metricsPort?: number;
 }
 
 async function startHops(
@@ -172,6 +180,7 @@ async function startHops(
       stats: proxy.stats,
       stop: () => proxy.process.stop(),
       memory: memory('proxy', proxy.stats),
+      metricsPort: proxy.port,
     });
   }
   if (options.modes.includes('rest-proxy') && options.restProxyBin) {
@@ -205,6 +214,7 @@ async function benchBackend(
   settings: ChannelSettings,
   rows: Measurement[],
   memory: ProcessMemory[],
+  stages: StageQuantiles[],
   children: ChildProcesses,
 ): Promise<void> {
   const backendStats = new ProcStats(backend.process.pid);
@@ -266,6 +276,9 @@ async function benchBackend(
           );
         c.checkHttp(answer.body, answer.headers);
       }
+      const metricsPort = proxyHop?.metricsPort;
+      const stagesBefore =
+        metricsPort === undefined ? undefined : await scrapeStageBuckets(metricsPort);
       // Paths interleaved within each repetition, so a change in the box's load
       // during the run shifts all of them rather than one.
       for (let rep = 0; rep < options.repeat; rep++) {
@@ -299,6 +312,13 @@ async function benchBackend(
           proxyHop.memory.peakRssMb = Math.max(proxyHop.memory.peakRssMb, m.proxyRssPeakMb ?? 0);
           emit({ ...m, rep });
         }
+      }
+      if (metricsPort !== undefined && stagesBefore !== undefined) {
+        // What the stages cost under this case's load (REST and the gRPC front end,
+        // every repetition): the figures the chart's latency-budget alerts start from.
+        const s = stageQuantiles(c.id, stagesBefore, await scrapeStageBuckets(metricsPort));
+        stages.push({ ...s, backend: backend.id });
+        log(formatStageQuantiles(s));
       }
       if (c.concurrency >= 256) {
         await settle(1000);
@@ -393,6 +413,7 @@ async function main(): Promise<void> {
   const cases = options.cases.map((id) => buildCase(id));
   const rows: Measurement[] = [];
   const memory: ProcessMemory[] = [];
+  const stages: StageQuantiles[] = [];
   const backends: Array<{ id: string; description: string; skipped?: string }> = [];
   log(
     `window ${options.durationMs / 1000} s after ${options.warmupMs / 1000} s warmup per row, ` +
@@ -415,7 +436,7 @@ async function main(): Promise<void> {
     log(`backend ${id}: ${backend.description} at ${backend.address}`);
     backends.push({ id, description: backend.description });
     try {
-      await benchBackend(backend, cases, options, settings, rows, memory, children);
+      await benchBackend(backend, cases, options, settings, rows, memory, stages, children);
     } finally {
       await backend.process.stop();
     }
@@ -431,6 +452,7 @@ async function main(): Promise<void> {
   };
   log(`\n${formatTable(rows)}\n\n${formatMemory(memory)}\n\n${LEGEND}`);
   log(`\n${formatSummary(rows, memory, options.repeat)}`);
+  for (const s of stages) log(`${s.backend}: ${formatStageQuantiles(s)}`);
   if (rows.some((r) => r.mode === 'proxy-grpc')) log(`\n${formatGrpcSummary(rows)}`);
   log(
     `machine load (1-min average, sampled every 10 s): min ${machineLoad.min}, ` +
@@ -454,6 +476,7 @@ async function main(): Promise<void> {
         machineLoad,
         rows,
         memory,
+        stages,
       },
       null,
       2,
