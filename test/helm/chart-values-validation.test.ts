@@ -56,6 +56,26 @@ const SCHEMA_REJECTIONS: readonly Rejection[] = [
     error: /logFormat/,
   },
   {
+    what: 'a latency budget of zero',
+    options: { set: { 'prometheusRule.latencyBudget.budgets.parse': 0 } },
+    error: /budgets\/parse/,
+  },
+  {
+    what: 'an alert for: duration Prometheus cannot read',
+    options: { set: { 'prometheusRule.breakerOpen.for': '5 minutes' } },
+    error: /breakerOpen\/for/,
+  },
+  {
+    what: 'an error-ratio threshold above 1',
+    options: { set: { 'prometheusRule.errorRatio.threshold': 5 } },
+    error: /errorRatio\/threshold/,
+  },
+  {
+    what: 'a latency budget for a stage the proxy does not have',
+    options: { set: { 'prometheusRule.latencyBudget.budgets.decode': 1 } },
+    error: /additional properties 'decode' not allowed/,
+  },
+  {
     what: 'a port out of range',
     options: { set: { 'service.port': 70000 } },
     error: /port.*maximum/,
