@@ -4,8 +4,9 @@
 # and runs every test: lint, format, typecheck, cycle check, unit, integration,
 # helm chart validation, the network-fault suite (Toxiproxy built from the Go
 # module proxy, Redis Sentinel), the conformance suite against a real server, the
-# chart on a real Kubernetes control plane (HPA included), and the container image
-# built and run.
+# chart on a real Kubernetes control plane (HPA included), the chart's alert rules
+# under promtool (built from the same Prometheus module, so after the k8s suite it
+# is mostly Go build-cache hits), and the container image built and run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$(scripts/ensure-node.sh):$PATH"
@@ -17,4 +18,5 @@ npm test
 npm run test:faults
 npm run test:conformance
 npm run test:k8s
+npm run test:rules
 npm run test:image

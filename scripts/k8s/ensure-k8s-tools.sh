@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Builds the Kubernetes control-plane binaries the k8s suite runs, from the Go
-# module proxy (the only reachable source here besides package registries), and
-# caches them under <repo>/.cache/k8s/bin. Prints that directory on stdout.
+# Builds the Kubernetes control-plane binaries the k8s suite runs (and, when
+# asked by name, promtool for the rules suite), from the Go module proxy (the
+# only reachable source here besides package registries), and caches them under
+# <repo>/.cache/k8s/bin. Prints that directory on stdout.
+# Usage: ensure-k8s-tools.sh [tool...]   (no tool: everything the k8s suite needs)
 #
 # Each binary is rebuilt only when its pinned version changes: <bin>.version
 # beside it records what was built. `go install pkg@version` does not work for
@@ -141,6 +143,20 @@ build_prometheus() {
   rm -rf "${dir}"
 }
 
+# promtool (rule checks and rule unit tests) from the same module, tags and
+# flags as prometheus above, so after the prometheus build it is mostly Go
+# build-cache hits.
+build_promtool() {
+  have promtool "${PROMETHEUS_MODULE_VERSION}" && return 0
+  log "building promtool (module ${PROMETHEUS_MODULE_VERSION})"
+  local dir
+  dir="$(writable_copy "github.com/prometheus/prometheus@${PROMETHEUS_MODULE_VERSION}" prometheus)"
+  go_build "${dir}" "${bin_dir}/promtool" ./cmd/promtool \
+    -tags 'remove_all_sd,enable_kubernetes_sd' -ldflags "-s -w"
+  echo "${PROMETHEUS_MODULE_VERSION}" >"${bin_dir}/promtool.version"
+  rm -rf "${dir}"
+}
+
 # The CRDs the chart's optional objects need, from the projects' own published
 # definitions (in their Go module zips).
 fetch_crds() {
@@ -164,10 +180,25 @@ if [[ ! -f "${src_dir}/go.mod" ]]; then
   printf 'module k8s-tools\n\ngo 1.24\n' >"${src_dir}/go.mod"
 fi
 
-fetch_crds
-build_etcd
-build_kubernetes
-build_kwok
-build_adapter
-build_prometheus
+# With arguments, only the named tools (e.g. `promtool` for the rules suite);
+# without, everything the k8s suite runs.
+if [[ $# -gt 0 ]]; then
+  for tool in "$@"; do
+    case "${tool}" in
+      promtool) build_promtool ;;
+      prometheus) build_prometheus ;;
+      *)
+        log "unknown tool ${tool} (known: promtool, prometheus)"
+        exit 2
+        ;;
+    esac
+  done
+else
+  fetch_crds
+  build_etcd
+  build_kubernetes
+  build_kwok
+  build_adapter
+  build_prometheus
+fi
 echo "${bin_dir}"
