@@ -4,7 +4,7 @@ import {
   DASHBOARD_FILE,
   type MetricUse,
   adapterExposedNames,
-  collectChartMetricUses,
+  collectChartMetrics,
   distinctMetricNames,
   ensureHelm,
   exportedNamesFromExposition,
@@ -14,6 +14,7 @@ import {
   metricUsesInDashboard,
   unexportedMetricUses,
 } from './support';
+import { Metrics } from '../../src/observability';
 
 /**
  * The proxy's metric families as its /metrics endpoint declares them (prom-client text format),
@@ -137,21 +138,39 @@ describe('metric names used by the chart', function () {
 
   describe('against the metrics the proxy exports', function () {
     let uses: MetricUse[] = [];
+    let recorded = new Set<string>();
+    /** The proxy's own registry: every family it declares, observed or not. */
+    let available = new Set<string>();
 
-    before(function () {
+    before(async function () {
       this.timeout(180_000);
-      uses = collectChartMetricUses(ensureHelm());
+      ({ uses, recorded } = collectChartMetrics(ensureHelm()));
+      const metrics = new Metrics({ modelLabelLimit: 8 });
+      available = exportedNamesFromExposition(await metrics.registry.metrics());
+      // Series the chart's recording rules create (the budgets the dashboard draws).
+      for (const name of recorded) available.add(name);
     });
 
-    it('finds the metrics of the HPA, the KEDA query, the dashboard and the adapter rules', function () {
+    it('finds the metrics of the HPA, the KEDA query, the dashboard, the adapter and the alert rules', function () {
       assert.deepEqual(usesFrom(uses, 'hpa'), ['triton_proxy_queue_depth']);
       assert.deepEqual(usesFrom(uses, 'keda'), ['triton_proxy_queue_depth']);
       assert.deepEqual(usesFrom(uses, 'prometheus-adapter'), ['triton_proxy_queue_depth']);
       assert.ok(usesFrom(uses, 'dashboard').length >= 10, 'the dashboard was read');
+      assert.deepEqual(usesFrom(uses, 'prometheus-rule'), [
+        'triton_proxy_breaker_state',
+        'triton_proxy_queue_depth',
+        'triton_proxy_redis_up',
+        'triton_proxy_rejections_total',
+        'triton_proxy_request_duration_seconds_count',
+        'triton_proxy_servers_ready',
+        'triton_proxy_stage_duration_seconds_bucket',
+        'triton_proxy_stage_duration_seconds_count',
+      ]);
+      assert.deepEqual([...recorded], ['triton_proxy:stage_latency_budget_seconds']);
     });
 
-    it('uses only metrics the proxy exports', function () {
-      const missing = unexportedMetricUses(uses, exportedNamesFromExposition(PROXY_EXPOSITION));
+    it('uses only metrics the proxy exports or the chart records', function () {
+      const missing = unexportedMetricUses(uses, available);
       assert.deepEqual(
         missing.map((use) => `${use.metric} (${use.source}: ${use.where})`),
         [],
@@ -164,10 +183,15 @@ describe('metric names used by the chart', function () {
         source: 'dashboard',
         where: 'a panel',
       };
-      assert.deepEqual(
-        unexportedMetricUses([...uses, typo], exportedNamesFromExposition(PROXY_EXPOSITION)),
-        [typo],
-      );
+      const ruleTypo: MetricUse = {
+        metric: 'triton_proxy_breaker_states',
+        source: 'prometheus-rule',
+        where: 'an alert',
+      };
+      assert.deepEqual(unexportedMetricUses([...uses, typo, ruleTypo], available), [
+        typo,
+        ruleTypo,
+      ]);
     });
 
     it('has prometheus-adapter expose the metric name the HPA asks for', function () {
@@ -199,6 +223,45 @@ describe('metric names used by the chart', function () {
       assert.ok(
         exprs.some((expr) => /outcome!="ok"/.test(expr)),
         'an error-rate query excludes ok outcomes',
+      );
+    });
+
+    it('charts the p95 of each stage against its budget, cache coalescing by model and quota denials and tokens by client', function () {
+      const used = new Set(distinctMetricNames(metricUsesInDashboard(dashboard)));
+      for (const metric of [
+        'triton_proxy_stage_duration_seconds_bucket',
+        'triton_proxy:stage_latency_budget_seconds',
+        'triton_proxy_cache_coalesced_total',
+        'triton_proxy_rate_limited_total',
+        'triton_proxy_quota_fallbacks_total',
+        'triton_proxy_grpc_request_duration_seconds_count',
+      ]) {
+        assert.ok(used.has(metric), `the dashboard charts ${metric}`);
+      }
+      const byTitle = new Map(panels.map((panel) => [panel.title, panel.targets]));
+      const budget = byTitle.get('Stage latency p95 vs budget') ?? [];
+      assert.ok(
+        budget.some((t) =>
+          t.expr.startsWith(
+            'histogram_quantile(0.95, sum by (stage, le) (rate(triton_proxy_stage_duration_seconds_bucket',
+          ),
+        ),
+        'p95 by stage',
+      );
+      assert.ok(
+        budget.some((t) =>
+          /max by \(stage\) \(triton_proxy:stage_latency_budget_seconds/.test(t.expr),
+        ),
+      );
+      assert.ok(
+        (byTitle.get('Quota denials by client and budget') ?? []).some((t) =>
+          t.expr.startsWith('sum by (client, policy) (rate(triton_proxy_rate_limited_total'),
+        ),
+      );
+      assert.ok(
+        (byTitle.get('Coalesced requests by model') ?? []).some((t) =>
+          t.expr.startsWith('sum by (model) (rate(triton_proxy_cache_coalesced_total'),
+        ),
       );
     });
 

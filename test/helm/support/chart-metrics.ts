@@ -1,10 +1,10 @@
 /**
  * Which Prometheus metric names the chart depends on (HPA, KEDA query, Grafana dashboard,
- * prometheus-adapter rules), and whether a proxy exports them. The functions take plain parsed
+ * prometheus-adapter rules, PrometheusRule alerts), and whether a proxy exports them. The functions take plain parsed
  * data so a caller can feed them helm output, a dashboard file, or a live /metrics scrape.
  */
 
-export type MetricSource = 'hpa' | 'keda' | 'dashboard' | 'prometheus-adapter';
+export type MetricSource = 'hpa' | 'keda' | 'dashboard' | 'prometheus-adapter' | 'prometheus-rule';
 
 export interface MetricUse {
   metric: string;
@@ -177,9 +177,54 @@ function dashboardConfigMapUses(configMap: Record<string, unknown>): MetricUse[]
   return uses;
 }
 
+function ruleEntries(
+  rule: Record<string, unknown>,
+): Array<{ rule: Record<string, unknown>; where: string }> {
+  const entries: Array<{ rule: Record<string, unknown>; where: string }> = [];
+  for (const group of asArray(asRecord(rule.spec)?.groups).map(asRecord)) {
+    asArray(group?.rules).forEach((entry, index) => {
+      const r = asRecord(entry);
+      if (r === undefined) return;
+      const name = typeof r.alert === 'string' ? `alert ${r.alert}` : `record ${String(r.record)}`;
+      entries.push({
+        rule: r,
+        where: `${objectLabel(rule)} ${String(group?.name)}[${index}] ${name}`,
+      });
+    });
+  }
+  return entries;
+}
+
+function prometheusRuleUses(rule: Record<string, unknown>): MetricUse[] {
+  return ruleEntries(rule).flatMap(({ rule: r, where }) =>
+    typeof r.expr === 'string'
+      ? metricNamesInPromQL(r.expr).map((metric) => ({
+          metric,
+          source: 'prometheus-rule' as const,
+          where,
+        }))
+      : [],
+  );
+}
+
+/**
+ * Series the chart's PrometheusRule recording rules create (`record:`): a dashboard may chart
+ * them although no proxy exports them.
+ */
+export function recordedNamesInManifests(objects: readonly unknown[]): Set<string> {
+  const names = new Set<string>();
+  for (const object of objects.map(asRecord)) {
+    if (object?.kind !== 'PrometheusRule') continue;
+    for (const { rule } of ruleEntries(object))
+      if (typeof rule.record === 'string') names.add(rule.record);
+  }
+  return names;
+}
+
 /**
  * Metric uses in rendered chart objects: HPA Pods/Object/External metric names, KEDA prometheus
- * trigger queries, and Grafana dashboards carried in ConfigMaps (data keys ending in .json).
+ * trigger queries, Grafana dashboards carried in ConfigMaps (data keys ending in .json), and
+ * PrometheusRule expressions.
  */
 export function metricUsesInManifests(objects: readonly unknown[]): MetricUse[] {
   const uses: MetricUse[] = [];
@@ -188,6 +233,7 @@ export function metricUsesInManifests(objects: readonly unknown[]): MetricUse[] 
     if (object.kind === 'HorizontalPodAutoscaler') uses.push(...hpaMetricUses(object));
     else if (object.kind === 'ScaledObject') uses.push(...kedaMetricUses(object));
     else if (object.kind === 'ConfigMap') uses.push(...dashboardConfigMapUses(object));
+    else if (object.kind === 'PrometheusRule') uses.push(...prometheusRuleUses(object));
   }
   return uses;
 }

@@ -9,12 +9,14 @@ export {
   metricUsesInAdapterRules,
   metricUsesInDashboard,
   metricUsesInManifests,
+  recordedNamesInManifests,
   unexportedMetricUses,
 } from './chart-metrics';
 export {
   ADAPTER_VALUES_FILE,
+  type ChartMetrics,
   DASHBOARD_FILE,
-  collectChartMetricUses,
+  collectChartMetrics,
   loadAdapterValues,
 } from './chart-metric-uses';
 export {
