@@ -483,6 +483,15 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     quota,
     admission,
     bodyBuffers: largeBuffers,
+    // Response compression on Accept-Encoding (src/http/compression.ts).
+    responseCompression: config.compression.responses
+      ? {
+          minBytes: config.compression.minBytes,
+          level: config.compression.level,
+          onCompressed: (coding: string, before: number, after: number) =>
+            metrics.countCompressedResponse(coding, before, after),
+        }
+      : undefined,
   };
   const app = createApp(httpDeps);
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.

@@ -124,6 +124,9 @@ function finish(raw: Raw, env: NodeJS.ProcessEnv, allowNoServers: boolean): Conf
       'admission.maxInflight (MAX_INFLIGHT) and MODEL_MAX_INFLIGHT must be >= 1',
     );
   }
+  if (raw.compression.level < 1 || raw.compression.level > 9) {
+    throw new ConfigError('compression.level (RESPONSE_COMPRESSION_LEVEL) must be from 1 to 9');
+  }
   const replicaId = raw.replicaId || `${env.HOSTNAME ?? hostname()}-${process.pid}`;
   return {
     ...raw,

@@ -58,6 +58,18 @@ export class Metrics {
     buckets: SIZE_BUCKETS,
     registers: [this.registry],
   });
+  readonly compressedResponses = new Counter({
+    name: `${METRIC_PREFIX}compressed_responses_total`,
+    help: "Inference answers sent compressed because the client's Accept-Encoding asked, by encoding (gzip, deflate).",
+    labelNames: ['encoding'] as const,
+    registers: [this.registry],
+  });
+  readonly compressedResponseBytes = new Counter({
+    name: `${METRIC_PREFIX}compressed_response_bytes_total`,
+    help: 'Bytes of the compressed answers before (body="uncompressed") and after (body="compressed") compression, by encoding.',
+    labelNames: ['encoding', 'body'] as const,
+    registers: [this.registry],
+  });
   readonly queueDepth = new Gauge({
     name: `${METRIC_PREFIX}queue_depth`,
     help: 'Requests waiting for admission in this replica (the autoscaling metric).',
@@ -339,6 +351,17 @@ export class Metrics {
     if (this.registry.getSingleMetric(`${METRIC_PREFIX}redis_up`) === undefined)
       this.registry.registerMetric(this.redisUp);
     this.redisUp.set(0);
+  }
+
+  /** One answer sent compressed: its size before and after. */
+  countCompressedResponse(
+    encoding: string,
+    uncompressedBytes: number,
+    compressedBytes: number,
+  ): void {
+    this.compressedResponses.labels(encoding).inc();
+    this.compressedResponseBytes.labels(encoding, 'uncompressed').inc(uncompressedBytes);
+    this.compressedResponseBytes.labels(encoding, 'compressed').inc(compressedBytes);
   }
 
   setReadinessSource(isReady: () => boolean): void {

@@ -17,6 +17,7 @@ import { cacheControlOf, requestIdOf, requestTimeoutOf, traceOf } from '../conte
 import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
 import type { ErrorReporter } from '../../observability';
 import { eventStream } from '../event-stream';
+import { negotiateEncoding, sendCompressedChunks, type ResponseCompression } from '../compression';
 
 export interface KserveRoutesDeps {
   infer: InferService;
@@ -32,6 +33,8 @@ export interface KserveRoutesDeps {
   admission: Pick<AdmissionController, 'reserveBytes'>;
   /** Large bodies are assembled in these (shared with the JSON parse workers, which give them back). */
   bodyBuffers?: ReusableBuffers;
+  /** Inference answers compressed on the client's Accept-Encoding; undefined = never. */
+  responseCompression?: ResponseCompression;
 }
 
 /**
@@ -152,7 +155,7 @@ async function readReservedBody(
 export function inferHandler(
   deps: Pick<
     KserveRoutesDeps,
-    'infer' | 'admission' | 'maxBodyBytes' | 'bodyTimeoutMs' | 'bodyBuffers'
+    'infer' | 'admission' | 'maxBodyBytes' | 'bodyTimeoutMs' | 'bodyBuffers' | 'responseCompression'
   >,
 ): (
   req: IncomingMessage,
@@ -191,8 +194,21 @@ export function inferHandler(
       'x-request-id': meta.requestId,
     };
     if (out.cacheStatus !== undefined) headers['x-cache'] = out.cacheStatus;
+    // Of the uncompressed body, also when the answer is compressed (as Triton sends it).
     if (out.headerLength !== undefined)
       headers['inference-header-content-length'] = out.headerLength;
+    const compression = deps.responseCompression;
+    if (compression !== undefined) {
+      headers.vary = 'Accept-Encoding';
+      const coding =
+        out.byteLength >= compression.minBytes
+          ? negotiateEncoding(req.headers['accept-encoding'])
+          : undefined;
+      if (coding !== undefined) {
+        await sendCompressedChunks(res, out.chunks, out.byteLength, headers, coding, compression);
+        return;
+      }
+    }
     sendChunks(res, out.chunks, out.byteLength, headers);
   };
 }

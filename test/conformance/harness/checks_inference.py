@@ -8,12 +8,14 @@ the model must produce, so a check also fails if both endpoints are wrong.
 from __future__ import annotations
 
 import dataclasses
+import json
+import zlib
 from typing import Any
 
 import numpy as np
 import tritonclient.http as httpclient
 
-from .compare import Outcome, canon
+from .compare import Outcome, canon, describe_differences, differences, raw_request
 from .context import Context
 from .report import CheckFailed
 
@@ -213,6 +215,90 @@ def _run_add_sub_variants(ctx: Context) -> None:
     ctx.report.check(GROUP, "add_sub: deflate request and response bodies", compressed("deflate"))
 
 
+def _decompress(body: bytes, coding: str | None) -> bytes:
+    if coding == "gzip":
+        return zlib.decompress(body, wbits=31)
+    if coding == "deflate":
+        return zlib.decompress(body)
+    return body
+
+
+def _run_response_compression(ctx: Context) -> None:
+    # 2 x 1024 FP32 (8 KiB each way): above the proxy's 1 KiB threshold, so both compress.
+    values = np.tile(np.arange(1024, dtype=np.float32) / 8, (2, 1))
+    case = _identity("identity_fp32", "FP32", values)
+
+    def client(algorithm: str):
+        def body(notes: list[str]) -> None:
+            outcome = ctx.pair.run(
+                lambda c: c.infer(
+                    "identity_fp32",
+                    _inputs(case, True),
+                    request_compression_algorithm=algorithm,
+                    response_compression_algorithm=algorithm,
+                ),
+                notes,
+            )
+            expect_values(outcome, "identity_fp32", case.expected)
+
+        return body
+
+    def raw(algorithm: str):
+        def body(notes: list[str]) -> None:
+            header = json.dumps(
+                {
+                    "inputs": [
+                        {
+                            "name": "INPUT0",
+                            "datatype": "FP32",
+                            "shape": list(values.shape),
+                            "parameters": {"binary_data_size": values.nbytes},
+                        }
+                    ],
+                    "outputs": [{"name": "OUTPUT0", "parameters": {"binary_data": True}}],
+                }
+            ).encode()
+            headers = {
+                "Content-Type": "application/octet-stream",
+                "Inference-Header-Content-Length": str(len(header)),
+                "Accept-Encoding": algorithm,
+            }
+            decoded = {}
+            for label, port in (("direct", ctx.direct.port), ("proxy", ctx.proxy.port)):
+                answer = raw_request(port, "POST", "/v2/models/identity_fp32/infer", header + values.tobytes(), headers)
+                if answer.status != 200:
+                    raise CheckFailed(f"{label} answered HTTP {answer.status}: {answer.body[:200]!r}")
+                coding = answer.headers.get("content-encoding")
+                if coding != algorithm:
+                    raise CheckFailed(f"{label} answered Content-Encoding {coding!r}, expected {algorithm!r}")
+                whole = _decompress(answer.body, coding)
+                # The header length counts the uncompressed JSON header, as tritonclient reads it.
+                length = int(answer.headers["inference-header-content-length"])
+                decoded[label] = (json.loads(whole[:length]), whole[length:])
+            if ctx.proxy_running and "accept-encoding" not in raw_request(
+                ctx.proxy.port, "POST", "/v2/models/identity_fp32/infer", header + values.tobytes(), headers
+            ).headers.get("vary", "").lower():
+                raise CheckFailed("the proxy's compressed answer lacks Vary: Accept-Encoding")
+            found = differences(decoded["direct"][0], decoded["proxy"][0])
+            if found:
+                raise CheckFailed(f"inference headers differ (direct vs proxy): {describe_differences(found)}")
+            for label, (_, tensor) in decoded.items():
+                if tensor != values.tobytes():
+                    raise CheckFailed(f"{label}: the decompressed OUTPUT0 bytes are not the input's")
+
+        return body
+
+    for algorithm in ("gzip", "deflate"):
+        ctx.report.check(
+            GROUP, f"identity_fp32 8 KiB: {algorithm} request and response bodies (tritonclient)", client(algorithm)
+        )
+        ctx.report.check(
+            GROUP,
+            f"identity_fp32 8 KiB, Accept-Encoding: {algorithm}: same Content-Encoding, header length of the uncompressed body",
+            raw(algorithm),
+        )
+
+
 def _run_large_tensors(ctx: Context) -> None:
     rng = np.random.default_rng(7)
     # 8 x 65536 FP32 = 2 MiB each way: beyond small-message defaults.
@@ -264,5 +350,6 @@ def _run_concurrent(ctx: Context) -> None:
 def run(ctx: Context) -> None:
     _run_mode_checks(ctx)
     _run_add_sub_variants(ctx)
+    _run_response_compression(ctx)
     _run_large_tensors(ctx)
     _run_concurrent(ctx)

@@ -74,6 +74,8 @@ const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> 
   ['triton_proxy_stream_events', 'histogram', ['model', 'outcome']],
   ['triton_proxy_stream_duration_seconds', 'histogram', ['model', 'outcome']],
   ['triton_proxy_streams_in_flight', 'gauge', ['model']],
+  ['triton_proxy_compressed_responses_total', 'counter', ['encoding']],
+  ['triton_proxy_compressed_response_bytes_total', 'counter', ['encoding', 'body']],
 ];
 
 /**
@@ -98,6 +100,10 @@ const NEEDS_A_FAULT = new Set([
   'triton_proxy_stream_events',
   'triton_proxy_stream_duration_seconds',
   'triton_proxy_streams_in_flight',
+  // Only answers above RESPONSE_COMPRESSION_MIN_BYTES to clients asking for
+  // gzip/deflate record these (test/integration/core/compression.test.ts).
+  'triton_proxy_compressed_responses_total',
+  'triton_proxy_compressed_response_bytes_total',
 ]);
 
 const HTTP_METRIC = 'triton_proxy_http_request_duration_seconds';
