@@ -5,7 +5,8 @@
 # Succeeded), Prometheus and prometheus-adapter serving custom.metrics.k8s.io.
 # Then test/k8s/ installs every ci/*-values.yaml with `helm install --wait`, runs
 # `helm test`, and drives the HPA 2 -> more -> 2 on triton_proxy_queue_depth scraped from
-# real proxy processes (one per pod; see test/k8s/autoscale.test.ts).
+# real proxy processes (one per pod; see test/k8s/autoscale.test.ts), while Prometheus
+# evaluates the release's PrometheusRule on their series.
 #
 # The binaries are built from the Go module proxy and cached under .cache/k8s (see
 # scripts/k8s/ensure-k8s-tools.sh); helm and kubectl come from the npm package
@@ -223,18 +224,24 @@ log "node kwok-node-0 Ready"
 
 # ---- CRDs the chart's optional objects need ----
 kubectl apply --server-side -f "${crd_dir}/monitoring.coreos.com_servicemonitors.yaml" >/dev/null
+kubectl apply --server-side -f "${crd_dir}/monitoring.coreos.com_prometheusrules.yaml" >/dev/null
 kubectl apply --server-side -f "${crd_dir}/keda.sh_scaledobjects.yaml" >/dev/null
 kubectl wait --for=condition=Established --timeout=60s \
-  crd/servicemonitors.monitoring.coreos.com crd/scaledobjects.keda.sh >/dev/null
+  crd/servicemonitors.monitoring.coreos.com crd/prometheusrules.monitoring.coreos.com \
+  crd/scaledobjects.keda.sh >/dev/null
 
 # ---- Prometheus: scrapes the autoscale namespace's pods at the proxy each pod maps to ----
 autoscale_namespace=autoscale
-mkdir -p "${run_dir}/prometheus"
+mkdir -p "${run_dir}/prometheus/rules"
 cat >"${run_dir}/prometheus/prometheus.yml" <<EOF
 global:
   scrape_interval: 2s
   scrape_timeout: 1s
   evaluation_interval: 2s
+# The autoscale test writes the chart's PrometheusRule groups here and reloads, as the
+# Prometheus operator would.
+rule_files:
+  - ${run_dir}/prometheus/rules/*.yaml
 scrape_configs:
   # kwok pods have fake IPs and no containers. The test runs one real proxy process per
   # pod on 127.0.0.1 and annotates the pod with that address; relabelling scrapes it as
@@ -258,7 +265,7 @@ scrape_configs:
 EOF
 start prometheus "${bin_dir}/prometheus" --config.file "${run_dir}/prometheus/prometheus.yml" \
   --storage.tsdb.path "${run_dir}/prometheus/data" \
-  --web.listen-address "127.0.0.1:${prometheus_port}" --log.level warn
+  --web.listen-address "127.0.0.1:${prometheus_port}" --web.enable-lifecycle --log.level warn
 
 # ---- prometheus-adapter with the rule the chart README documents ----
 # examples/prometheus-adapter-values.yaml is values for the adapter's Helm chart; its

@@ -161,15 +161,16 @@ build_promtool() {
 # definitions (in their Go module zips).
 fetch_crds() {
   local stamp="${crd_dir}/versions"
-  local want="${PROMETHEUS_OPERATOR_VERSION} ${KEDA_VERSION}"
+  local want="${PROMETHEUS_OPERATOR_VERSION} ${KEDA_VERSION} prometheusrules"
   if [[ -f "${stamp}" && "$(cat "${stamp}")" == "${want}" ]]; then
     return 0
   fi
-  log "fetching ServiceMonitor and ScaledObject CRDs"
+  log "fetching ServiceMonitor, PrometheusRule and ScaledObject CRDs"
   local op keda
   op="$(module_dir "github.com/prometheus-operator/prometheus-operator@${PROMETHEUS_OPERATOR_VERSION}")"
   keda="$(module_dir "github.com/kedacore/keda/v2@${KEDA_VERSION}")"
   cp "${op}/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" "${crd_dir}/"
+  cp "${op}/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" "${crd_dir}/"
   cp "${keda}/config/crd/bases/keda.sh_scaledobjects.yaml" "${crd_dir}/"
   chmod u+w "${crd_dir}"/*.yaml
   echo "${want}" >"${stamp}"

@@ -12,6 +12,7 @@ import {
   runOk,
   sleep,
 } from './support/cluster';
+import { ChartRulesInPrometheus, type ActiveAlert } from './support/chart-rules';
 import { PodProxies } from './support/pod-proxies';
 
 const RELEASE = 'tp';
@@ -162,6 +163,17 @@ describe('HPA on triton_proxy_queue_depth scraped from real proxies', function (
     const hpaPath = `/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers/${deploymentName}`;
     const deploymentPath = `/apis/apps/v1/namespaces/${namespace}/deployments/${deploymentName}`;
 
+    // The chart's alert rules (autoscale-values.yaml turns them on) evaluated by the suite's
+    // Prometheus on the proxies' real series.
+    const chartRules = new ChartRulesInPrometheus(
+      env.prometheusUrl,
+      path.join(env.runDir, 'prometheus', 'rules'),
+    );
+    const handedOver = await chartRules.load(kube, namespace, deploymentName);
+    await eventually('Prometheus to load the chart rules', 30_000, async () =>
+      (await chartRules.rules()).length === handedOver ? true : undefined,
+    );
+
     proxies = new PodProxies({
       kube,
       namespace,
@@ -236,6 +248,20 @@ describe('HPA on triton_proxy_queue_depth scraped from real proxies', function (
       const upSeconds = Math.round((Date.now() - scaledUpAt) / 1000);
       // Keep the load while the new pods get proxies and take their share.
       await sleep(LOAD_AFTER_SCALE_UP_MS);
+      // Inference answers take 200 ms upstream, over the 0.1 s budget of autoscale-values.yaml.
+      const budgetAlerts = (alerts: ActiveAlert[]) =>
+        alerts.filter((a) => a.labels.alertname === 'TritonProxyStageLatencyBudgetBurn');
+      const active = await eventually(
+        'the upstream latency-budget alert on the real series',
+        60_000,
+        async () => {
+          const alerts = await chartRules.activeAlerts();
+          return budgetAlerts(alerts).some((a) => a.labels.stage === 'upstream')
+            ? alerts
+            : undefined;
+        },
+        2_000,
+      );
       phase = 'after load';
       clients = 0;
       await load.stop();
@@ -248,6 +274,31 @@ describe('HPA on triton_proxy_queue_depth scraped from real proxies', function (
         p.proxies.size === 2 ? true : undefined,
       );
       await sleep(SAMPLE_EVERY_MS);
+
+      const stagesOver = budgetAlerts(active).map((a) => `${a.labels.stage} (${a.state})`);
+      console.log(
+        `      chart alerts active under load: ${active.map((a) => a.labels.alertname).join(', ')}; stages over budget: ${stagesOver.join(', ')}`,
+      );
+      // Small requests parse and encode far inside their budgets.
+      assert.ok(
+        !budgetAlerts(active).some(
+          (a) => a.labels.stage === 'parse' || a.labels.stage === 'encode',
+        ),
+        stagesOver.join(', '),
+      );
+      // Every rule evaluated on the real series without an error, and the budgets are series.
+      const unhealthy = (await chartRules.rules()).filter((r) => r.health !== 'ok');
+      assert.deepEqual(
+        unhealthy.map((r) => `${r.name}: ${r.health} ${r.lastError ?? ''}`),
+        [],
+      );
+      const budgets = await chartRules.query('triton_proxy:stage_latency_budget_seconds');
+      assert.deepEqual(budgets.map((b) => b.metric.stage).sort(), [
+        'encode',
+        'parse',
+        'queue',
+        'upstream',
+      ]);
 
       const peak = Math.max(peakSoFar, ...samples.map((s) => s.replicas));
       assert.ok(peak > 2 && peak <= 6, `peak replicas ${peak} within (2, maxReplicas 6]`);

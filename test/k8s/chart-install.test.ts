@@ -164,6 +164,16 @@ describe('helm install of every ci values file into a real API server', function
           `/apis/monitoring.coreos.com/v1/namespaces/${namespace}/servicemonitors/${deployment.metadata.name}`,
         );
       }
+      if ((values.prometheusRule as Values).enabled === true) {
+        // The API server checked it against the operator's own CRD schema on install.
+        const rule = await kube.get<{
+          spec: { groups: Array<{ rules: Array<{ alert?: string }> }> };
+        }>(
+          `/apis/monitoring.coreos.com/v1/namespaces/${namespace}/prometheusrules/${deployment.metadata.name}`,
+        );
+        const alerts = rule.spec.groups.flatMap((g) => g.rules.flatMap((r) => r.alert ?? []));
+        assert.ok(alerts.includes('TritonProxyStageLatencyBudgetBurn'), alerts.join(', '));
+      }
       // This cluster has no metrics-server: the install notes warn exactly when the HPA
       // would also scale on CPU.
       const warns = /does not serve metrics\.k8s\.io\/v1beta1/.test(install);
