@@ -27,7 +27,7 @@ import {
 import { AdmissionController } from './admission';
 import { ExponentialBackoff, RetryBudget } from './resilience';
 import { JsonWorkerPool, ReusableBuffers } from './codec';
-import { ControlService, GenerateService, InferService } from './inference';
+import { ControlService, GenerateService, InferService, SettingsService } from './inference';
 import { MemoryTier, ModelPolicies, RedisTier, ResponseCache, type CacheHooks } from './cache';
 import {
   answerClientError,
@@ -444,6 +444,15 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     proxyVersion: PROXY_VERSION,
   });
 
+  // Logging and trace settings (Triton's extensions), read from one server, changed on the fleet.
+  const settings = new SettingsService({
+    fleet,
+    router,
+    state,
+    controlTimeoutMs: t.controlTimeoutMs,
+    retryAfterSeconds,
+  });
+
   const generate = new GenerateService({
     infer,
     control,
@@ -472,6 +481,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     infer,
     generate,
     control,
+    settings,
     maxBodyBytes: config.http.maxBodyBytes,
     bodyTimeoutMs: config.http.bodyTimeoutMs,
     tracing: config.tracing.enabled,

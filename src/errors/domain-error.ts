@@ -21,6 +21,8 @@ export const ERROR_CODES = {
   /** The client went away; nothing is sent, 499 is what logs and metrics show. */
   CLIENT_CLOSED: { status: 499, retryable: false },
   UNSUPPORTED: { status: 501, retryable: false },
+  /** A change sent to several servers failed on some of them; the body lists each server's outcome. */
+  PARTIAL_FAILURE: { status: 502, retryable: false },
   INTERNAL: { status: 500, retryable: false },
 } as const;
 
@@ -37,6 +39,8 @@ export interface ProxyErrorOptions {
   server?: string;
   /** Extra response headers the error carries (e.g. RateLimit, RateLimit-Policy). */
   headers?: Readonly<Record<string, string>>;
+  /** Extra fields of the error body (e.g. per-server outcomes); never `error`, `code` or `request_id`. */
+  details?: Readonly<Record<string, unknown>>;
   cause?: unknown;
 }
 
@@ -53,6 +57,7 @@ export class ProxyError extends Error {
   readonly grpcCode: number | undefined;
   readonly server: string | undefined;
   readonly headers: Readonly<Record<string, string>> | undefined;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
 
   constructor(code: ErrorCode, message: string, options: ProxyErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -65,6 +70,7 @@ export class ProxyError extends Error {
     this.grpcCode = options.grpcCode;
     this.server = options.server;
     this.headers = options.headers;
+    this.details = options.details;
   }
 }
 

@@ -24,6 +24,7 @@ import {
   type ServiceState,
   type StreamCounts,
 } from './service';
+import { ServerSettings } from './settings';
 import { serverExiting } from './triton-error';
 
 export interface FakeTritonOptions {
@@ -37,6 +38,8 @@ export interface FakeTritonOptions {
   serverId?: string;
   /** Reported as ServerMetadata.version. */
   version?: string;
+  /** ServerMetadata.extensions; default the ones the fake serves. */
+  extensions?: readonly string[];
   /** The repository; default defaultModels(). */
   models?: ModelDefinition[];
   /** Latency added to every call (or per RPC and model). */
@@ -72,6 +75,8 @@ const EXTENSIONS = [
   'binary_tensor_data',
   'parameters',
   'statistics',
+  'trace',
+  'logging',
 ];
 
 // Triton sets no practical message size limit (MAX_GRPC_MESSAGE_SIZE = INT32_MAX).
@@ -115,7 +120,8 @@ export class FakeTriton {
       faults,
       serverName: options.serverId ?? 'triton',
       serverVersion: options.version ?? '2.61.0',
-      extensions: EXTENSIONS,
+      extensions: options.extensions ?? EXTENSIONS,
+      settings: new ServerSettings(),
       serverReady: true,
       lastRequest: undefined,
       streams: { opened: 0, cancelled: 0, responsesWritten: 0 },
@@ -244,6 +250,7 @@ export class FakeTriton {
     this.gate.setHanging(false);
     if (options.resetModels === true) {
       this.state.repository.reinitialise();
+      this.state.settings.reset();
     }
     await this.listen();
   }
@@ -279,6 +286,27 @@ export class FakeTriton {
   }
 
   // ---- observation ---------------------------------------------------------
+
+  /** Log and trace settings back to what a freshly started Triton has. */
+  resetSettings(): void {
+    this.state.settings.reset();
+  }
+
+  /** The server's log settings, as its LogSettings RPC answers them (name -> value). */
+  logSettings(): Record<string, boolean | number | string> {
+    const out: Record<string, boolean | number | string> = {};
+    for (const [key, v] of Object.entries(this.state.settings.logSettings().settings))
+      out[key] = v.bool_param ?? v.uint32_param ?? v.string_param ?? '';
+    return out;
+  }
+
+  /** The trace settings of the server ('') or of one model, as TraceSetting answers them. */
+  traceSettings(model = ''): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const [key, v] of Object.entries(this.state.settings.traceSettings(model).settings))
+      out[key] = v.value;
+    return out;
+  }
 
   /** A snapshot of the calls received since start or resetCounters(). */
   get calls(): CallCounts {

@@ -24,7 +24,7 @@ export const RPC_NAMES = [
 
 export type RpcName = (typeof RPC_NAMES)[number];
 
-/** The RPCs the fake does not implement: shared memory, tracing and logging. */
+/** The RPCs the fake does not implement: shared memory (the proxy never forwards it). */
 export const UNIMPLEMENTED_RPCS: readonly RpcName[] = [
   'SystemSharedMemoryStatus',
   'SystemSharedMemoryRegister',
@@ -32,6 +32,4 @@ export const UNIMPLEMENTED_RPCS: readonly RpcName[] = [
   'CudaSharedMemoryStatus',
   'CudaSharedMemoryRegister',
   'CudaSharedMemoryUnregister',
-  'TraceSetting',
-  'LogSettings',
 ];

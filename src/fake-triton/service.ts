@@ -11,6 +11,7 @@ import { Faults, type StreamFailure } from './faults';
 import { runInference } from './infer';
 import { modelConfig, type ModelRepository } from './repository';
 import { UNIMPLEMENTED_RPCS, type RpcName } from './rpc-names';
+import type { ServerSettings, WireLogSettingsRequest, WireTraceSettingsRequest } from './settings';
 import { TritonError, invalidArgument, parseModelVersion, serverNotReady } from './triton-error';
 import type {
   WireInferRequest,
@@ -37,6 +38,8 @@ export interface ServiceState {
   readonly serverName: string;
   readonly serverVersion: string;
   readonly extensions: readonly string[];
+  /** Log and trace settings (LogSettings, TraceSetting). */
+  readonly settings: ServerSettings;
   serverReady: boolean;
   lastRequest: RecordedRequest | undefined;
   /** ModelStreamInfer streams opened and cancelled by clients, and responses written on them. */
@@ -174,6 +177,29 @@ export function createServiceImplementation(state: ServiceState): UntypedService
         if (!state.serverReady) return serverNotReady();
         repository.unload(request.model_name);
         return {};
+      },
+    ),
+
+    LogSettings: unary('LogSettings', null, (request: WireLogSettingsRequest) => {
+      const error = state.settings.updateLog(request);
+      return error ?? state.settings.logSettings();
+    }),
+
+    // Triton checks the named model is ready before reading or changing its settings.
+    TraceSetting: unary(
+      'TraceSetting',
+      (request: WireTraceSettingsRequest) => request.model_name,
+      (request: WireTraceSettingsRequest) => {
+        if (
+          request.model_name !== '' &&
+          repository.resolve(request.model_name, -1) instanceof TritonError
+        )
+          return invalidArgument(`Request for unknown model : ${request.model_name}`);
+        if (Object.keys(request.settings).length > 0) {
+          const error = state.settings.updateTrace(request);
+          if (error !== null) return error;
+        }
+        return state.settings.traceSettings(request.model_name);
       },
     ),
 

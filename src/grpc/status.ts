@@ -24,6 +24,8 @@ const STATUS_OF: Record<ErrorCode, GrpcStatus> = {
   UPSTREAM_TIMEOUT: GrpcStatus.DEADLINE_EXCEEDED,
   CLIENT_CLOSED: GrpcStatus.CANCELLED,
   UNSUPPORTED: GrpcStatus.UNIMPLEMENTED,
+  // Some servers took the change and some did not: neither a retry nor a plain failure says that.
+  PARTIAL_FAILURE: GrpcStatus.UNKNOWN,
   INTERNAL: GrpcStatus.INTERNAL,
 };
 

@@ -4,12 +4,15 @@ import type { Registry } from 'prom-client';
 import { ProxyError, toProxyError } from '../errors';
 import type { HttpMetrics } from '../observability';
 import { kserveRoutes, type KserveRoutesDeps } from './routes/kserve';
+import { settingsRoutes, type SettingsRoutesDeps } from './routes/settings';
+import { sharedMemoryRoutes } from './routes/shared-memory';
+import { ServedExtensions } from './routes/extensions';
 import { probeRoutes, type ProbeDeps } from './routes/probes';
 import { authenticateRequests, clientLabelOf } from './auth';
 import { requestIdOf } from './context';
 import { sendError } from './send';
 
-export interface AppDeps extends KserveRoutesDeps, ProbeDeps {
+export interface AppDeps extends KserveRoutesDeps, SettingsRoutesDeps, ProbeDeps {
   registry: Registry;
   httpMetrics: HttpMetrics;
 }
@@ -20,6 +23,7 @@ export const NORMALIZED_PATHS: Array<[string, string]> = [
   ['^/v2/models/[^/]+/versions/[^/]+', '/v2/models/#model/versions/#version'],
   ['^/v2/models/[^/]+', '/v2/models/#model'],
   ['^/v2/repository/models/[^/]+', '/v2/repository/models/#model'],
+  ['^/v2/(system|cuda)sharedmemory/region/[^/]+', '/v2/$1sharedmemory/region/#region'],
 ];
 
 /** The proxy's own GET-only paths (probes and the scrape). */
@@ -74,7 +78,11 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(probeRoutes(deps));
   app.use('/v2', authenticateRequests(deps.access));
-  app.use(kserveRoutes(deps));
+  // Each router claims the extensions it serves; GET /v2 (in kserveRoutes) lists them.
+  const served = new ServedExtensions();
+  app.use(settingsRoutes(deps, served));
+  app.use(sharedMemoryRoutes(deps));
+  app.use(kserveRoutes(deps, served));
   // Outside /v2 (whose own catch-all is in kserveRoutes): no model is involved.
   app.use((req: Request, res: Response) => {
     const err = PROBE_PATHS.has(req.path)

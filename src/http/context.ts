@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Request } from 'express';
 import { invalidRequest } from '../errors';
 import { acceptRequestId, parseTraceparent } from '../observability';
 
@@ -45,3 +46,11 @@ export function cacheControlOf(req: IncomingMessage): { noStore: boolean; noCach
 }
 
 const NO_DIRECTIVES = Object.freeze({ noStore: false, noCache: false });
+
+/** The Triton server a control call names by `?server=` or the X-Triton-Server header; undefined leaves it to the proxy. */
+export function targetServerOf(req: Request): string | undefined {
+  const q = req.query.server;
+  if (q !== undefined && typeof q !== 'string')
+    throw invalidRequest("query parameter 'server' must be a single name");
+  return q ?? req.get('x-triton-server');
+}

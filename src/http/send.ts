@@ -7,7 +7,14 @@ export function sendError(res: ServerResponse, err: ProxyError, requestId: strin
     res.destroy();
     return;
   }
-  const body = JSON.stringify({ error: err.message, code: err.code, request_id: requestId });
+  const fields: Record<string, unknown> = {
+    error: err.message,
+    code: err.code,
+    request_id: requestId,
+  };
+  for (const [key, value] of Object.entries(err.details ?? {}))
+    if (!(key in fields)) fields[key] = value;
+  const body = JSON.stringify(fields);
   const headers: Record<string, string | number> = {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(body),

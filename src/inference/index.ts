@@ -18,3 +18,5 @@ export type {
   EventSink,
   GenerateServiceDeps,
 } from './generate-service';
+export { SettingsService } from './settings-service';
+export type { SettingsAnswer, SettingsServiceDeps } from './settings-service';

@@ -13,7 +13,8 @@ import {
 } from '../../access';
 import { clientOf } from '../auth';
 import { parseJsonObject, readBody as readBodyWithin } from '../body';
-import { cacheControlOf, requestIdOf, requestTimeoutOf, traceOf } from '../context';
+import { cacheControlOf, requestIdOf, requestTimeoutOf, targetServerOf, traceOf } from '../context';
+import type { ServedExtensions } from './extensions';
 import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
 import type { ErrorReporter } from '../../observability';
 import { eventStream } from '../event-stream';
@@ -218,7 +219,7 @@ export function inferHandler(
  * bodies and status codes. Routes are thin: read the request, call one
  * use-case method, write the answer.
  */
-export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
+export function kserveRoutes(deps: KserveRoutesDeps, served: ServedExtensions): ExpressRouter {
   const router = ExpressRouter();
   const readBody = (req: Request, limit: number): Promise<Buffer> =>
     readBodyWithin(req, { limit, timeoutMs: deps.bodyTimeoutMs });
@@ -292,6 +293,8 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
 
   router.post('/v2/models/:model/infer', handle('infer', infer));
   router.post('/v2/models/:model/versions/:version/infer', handle('infer', infer));
+  // Features of the inference request itself, passed to Triton as the client sent them.
+  served.serve('classification', 'sequence', 'schedule_policy', 'binary_tensor_data', 'parameters');
   router.post('/v2/models/:model/generate', handle('infer', generate));
   router.post('/v2/models/:model/versions/:version/generate', handle('infer', generate));
   router.post('/v2/models/:model/generate_stream', handle('infer', generateStream));
@@ -302,9 +305,12 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
 
   router.get(
     '/v2',
-    handle('read', async (_req, res, meta) =>
-      sendJson(res, 200, await deps.control.serverMetadata(meta), meta.requestId),
-    ),
+    handle('read', async (_req, res, meta) => {
+      const metadata = await deps.control.serverMetadata(meta);
+      // Triton's list names extensions the proxy may not serve (shared memory): list only what is routed here.
+      const upstream = Array.isArray(metadata.extensions) ? metadata.extensions : undefined;
+      sendJson(res, 200, { ...metadata, extensions: served.list(upstream) }, meta.requestId);
+    }),
   );
   router.get(
     '/v2/health/live',
@@ -347,6 +353,7 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
     '/stats',
     modelJson((m, v, meta) => deps.control.modelStatistics(m, v, meta)),
   );
+  served.serve('statistics');
   modelRoutes(
     '',
     modelJson((m, v, meta) => deps.control.modelMetadata(m, v, meta)),
@@ -355,6 +362,7 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
     '/config',
     modelJson((m, v, meta) => deps.control.modelConfig(m, v, meta)),
   );
+  served.serve('model_configuration');
   modelRoutes('/ready', async (req, res, meta) => {
     if (await deps.control.modelReady(param(req, 'model'), param(req, 'version'), meta)) {
       sendEmpty(res, 200, meta.requestId);
@@ -378,12 +386,7 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
   );
 
   // The target server may be named by `?server=`, the X-Triton-Server header, or left to the proxy.
-  const target = (req: Request): string | undefined => {
-    const q = req.query.server;
-    if (q !== undefined && typeof q !== 'string')
-      throw invalidRequest("query parameter 'server' must be a single name");
-    return q ?? req.get('x-triton-server');
-  };
+  const target = targetServerOf;
   router.post(
     '/v2/repository/models/:model/load',
     handle('admin', async (req, res, meta) => {
@@ -403,6 +406,8 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
       sendEmpty(res, 200, meta.requestId);
     }),
   );
+  // Load parameters (config, files, unload_dependents) are passed to Triton as sent.
+  served.serve('model_repository', 'model_repository(unload_dependents)');
 
   // The rest of /v2: a known path with the wrong method is 405 (as Triton
   // answers) naming the methods it takes; anything else is 404 NOT_FOUND.
@@ -415,6 +420,15 @@ export function kserveRoutes(deps: KserveRoutesDeps): ExpressRouter {
     sendError(res, err, requestIdOf(req));
   });
   return router;
+}
+
+/** 405 for a path of the API asked with a method it does not serve, as Triton answers. */
+export function methodNotAllowed(allow: string): (req: Request, res: Response) => void {
+  return (req, res) => {
+    const requestId = requestIdOf(req);
+    res.setHeader('allow', allow);
+    sendJson(res, 405, { error: 'Method Not Allowed', request_id: requestId }, requestId);
+  };
 }
 
 function loadParameterNames(body: Record<string, unknown>): string[] {

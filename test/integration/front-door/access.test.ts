@@ -73,6 +73,28 @@ const ROUTES: readonly RouteCase[] = [
     path: '/v2/repository/models/identity_int8/unload',
     body: '{}',
   },
+  { family: 'log settings', scope: 'admin', method: 'GET', path: '/v2/logging' },
+  {
+    family: 'log settings update',
+    scope: 'admin',
+    method: 'POST',
+    path: '/v2/logging',
+    body: '{"log_verbose_level":0}',
+  },
+  { family: 'trace settings', scope: 'admin', method: 'GET', path: '/v2/trace/setting' },
+  {
+    family: 'model trace settings update',
+    scope: 'admin',
+    method: 'POST',
+    path: '/v2/models/simple/trace/setting',
+    body: '{"trace_rate":"1000"}',
+  },
+  {
+    family: 'shared memory status',
+    scope: 'read',
+    method: 'GET',
+    path: '/v2/systemsharedmemory/status',
+  },
 ];
 
 function call(

@@ -158,16 +158,58 @@ describe('fake Triton: every RPC answers like Triton', () => {
     assert.equal(error.details, "'repository_name' specification is not supported");
   });
 
-  it('answers UNIMPLEMENTED for shared memory, trace and logging RPCs', async () => {
+  it('answers UNIMPLEMENTED for shared memory RPCs (the proxy never forwards them)', async () => {
     for (const rpc of [
       'SystemSharedMemoryStatus',
       'SystemSharedMemoryRegister',
       'CudaSharedMemoryStatus',
-      'TraceSetting',
-      'LogSettings',
     ]) {
       await expectStatus(client.call(rpc, {}), status.UNIMPLEMENTED);
     }
+  });
+
+  it("keeps log settings as Triton's LogSettings does: typed values, checked types, log_file fixed", async () => {
+    const read = (await client.call('LogSettings', { settings: {} })) as {
+      settings: Record<string, Record<string, unknown>>;
+    };
+    assert.equal(read.settings.log_verbose_level!.uint32_param, 0);
+    assert.equal(read.settings.log_info!.bool_param, true);
+    const changed = (await client.call('LogSettings', {
+      settings: { log_verbose_level: { uint32_param: 2 } },
+    })) as { settings: Record<string, Record<string, unknown>> };
+    assert.equal(changed.settings.log_verbose_level!.uint32_param, 2);
+    const wrongType = await expectStatus(
+      client.call('LogSettings', { settings: { log_info: { string_param: 'yes' } } }),
+      status.INVALID_ARGUMENT,
+    );
+    assert.equal(wrongType.details, "expect boolean for 'log_info'");
+    await expectStatus(
+      client.call('LogSettings', { settings: { log_file: { string_param: 'x' } } }),
+      status.UNIMPLEMENTED,
+    );
+    await client.call('LogSettings', { settings: { log_verbose_level: { uint32_param: 0 } } });
+  });
+
+  it("keeps trace settings as Triton's TraceSetting does: per model over global, empty clears", async () => {
+    type Answer = { settings: Record<string, { value: string[] }> };
+    const set = (await client.call('TraceSetting', {
+      model_name: 'simple',
+      settings: { trace_rate: { value: ['9'] } },
+    })) as Answer;
+    assert.deepEqual(set.settings.trace_rate!.value, ['9']);
+    const global = (await client.call('TraceSetting', { model_name: '', settings: {} })) as Answer;
+    assert.deepEqual(global.settings.trace_rate!.value, ['1000']);
+    assert.deepEqual(global.settings.trace_level!.value, ['OFF']);
+    const cleared = (await client.call('TraceSetting', {
+      model_name: 'simple',
+      settings: { trace_rate: { value: [] } },
+    })) as Answer;
+    assert.deepEqual(cleared.settings.trace_rate!.value, ['1000']);
+    const unknown = await expectStatus(
+      client.call('TraceSetting', { model_name: 'nope', settings: {} }),
+      status.INVALID_ARGUMENT,
+    );
+    assert.equal(unknown.details, 'Request for unknown model : nope');
   });
 
   it('says "Server not ready" for model RPCs while not ready', async () => {

@@ -21,6 +21,7 @@ describe('gRPC status of domain errors', () => {
       UPSTREAM_TIMEOUT: status.DEADLINE_EXCEEDED,
       CLIENT_CLOSED: status.CANCELLED,
       UNSUPPORTED: status.UNIMPLEMENTED,
+      PARTIAL_FAILURE: status.UNKNOWN,
       INTERNAL: status.INTERNAL,
     };
     for (const code of Object.keys(ERROR_CODES) as ErrorCode[]) {
