@@ -595,7 +595,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
         tracing: config.tracing.enabled,
         tls: listenerTls,
       },
-      { infer, control, access, quota, packageDefinition, metrics, errors },
+      { infer, control, settings, access, quota, packageDefinition, metrics, errors },
     );
     try {
       await grpcFront.start();

@@ -27,7 +27,8 @@ import {
   type Scope,
 } from '../access';
 import { toProxyError } from '../errors';
-import type { ControlService, InferService } from '../inference';
+import type { ControlService, InferService, SettingsService } from '../inference';
+import { ServedExtensions, TRITON_EXTENSIONS, type TritonExtension } from '../protocol';
 import type { ErrorReporter, Metrics } from '../observability';
 import { MODEL_INFER_PATH, MODEL_STREAM_INFER_PATH, SERVICE_NAME, grpcStatusName } from '../triton';
 import { callMetaOf, type GrpcCallMeta } from './call-meta';
@@ -56,6 +57,8 @@ export interface GrpcFrontOptions {
 export interface GrpcFrontDeps {
   infer: InferService;
   control: ControlService;
+  /** LogSettings and TraceSetting, fanned out to the fleet as the REST routes do. */
+  settings: SettingsService;
   /** The same authentication, scopes and model globs as the REST routes. */
   access: AccessControl;
   /** The same per-client quotas as the REST routes. */
@@ -76,6 +79,21 @@ interface ControlRpc {
 }
 
 const identity = (b: Buffer): Buffer => b;
+
+/**
+ * The RPC that serves each of Triton's extensions over gRPC; the rest are
+ * features of ModelInfer requests, which are passed to Triton as sent.
+ */
+const EXTENSION_RPCS: Partial<Record<TritonExtension, string>> = {
+  model_repository: 'RepositoryModelLoad',
+  'model_repository(unload_dependents)': 'RepositoryModelUnload',
+  model_configuration: 'ModelConfig',
+  statistics: 'ModelStatistics',
+  system_shared_memory: 'SystemSharedMemoryRegister',
+  cuda_shared_memory: 'CudaSharedMemoryRegister',
+  trace: 'TraceSetting',
+  logging: 'LogSettings',
+};
 
 type Timer = { observe(seconds: number): void };
 
@@ -98,6 +116,8 @@ type StreamListener = (
 export class GrpcFront {
   private readonly server: Server;
   private boundPort = 0;
+  /** What ServerMetadata lists: the extensions whose RPCs this front end implements. */
+  private readonly served = new ServedExtensions();
 
   constructor(
     private readonly options: GrpcFrontOptions,
@@ -118,6 +138,10 @@ export class GrpcFront {
       if (!method) throw new Error(`${SERVICE_NAME} has no method ${name}`);
       definition[name] = method;
       implementation[name] = this.unary(name, handler);
+    }
+    for (const e of TRITON_EXTENSIONS) {
+      const rpc = EXTENSION_RPCS[e];
+      if (rpc === undefined || implementation[rpc] !== undefined) this.served.serve(e);
     }
     // ModelInfer is served on the HTTP/2 stream itself (see serveModelInferDirectly).
     const modelStreamInfer: MethodDefinition<Buffer, Buffer> = {
@@ -478,7 +502,7 @@ export class GrpcFront {
    * scope the REST route of the same call needs.
    */
   private controlRpcs(): Record<string, ControlRpc> {
-    const { control, access } = this.deps;
+    const { control, access, settings } = this.deps;
     const str = (v: unknown): string => (typeof v === 'string' ? v : '');
     const byName = (req: Json) => str(req.name);
     const byModelName = (req: Json) => str(req.model_name);
@@ -497,7 +521,14 @@ export class GrpcFront {
           ready: await control.modelReady(str(req.name), str(req.version), meta),
         }),
       },
-      ServerMetadata: { scope: 'read', run: (_req, meta) => control.serverMetadata(meta) },
+      ServerMetadata: {
+        scope: 'read',
+        run: async (_req, meta) => {
+          const metadata = await control.serverMetadata(meta);
+          const upstream = Array.isArray(metadata.extensions) ? metadata.extensions : undefined;
+          return { ...metadata, extensions: this.served.list(upstream) };
+        },
+      },
       ModelMetadata: {
         scope: 'read',
         model: byName,
@@ -544,6 +575,23 @@ export class GrpcFront {
           );
           headers.set('x-triton-server', server);
           return {};
+        },
+      },
+      LogSettings: {
+        scope: 'admin',
+        run: async (req, meta, headers) => {
+          const answer = await settings.rpc('LogSettings', req, meta.targetServer, meta);
+          headers.set('x-triton-server', answer.servers.join(','));
+          return answer.settings;
+        },
+      },
+      TraceSetting: {
+        scope: 'admin',
+        model: byModelName,
+        run: async (req, meta, headers) => {
+          const answer = await settings.rpc('TraceSetting', req, meta.targetServer, meta);
+          headers.set('x-triton-server', answer.servers.join(','));
+          return answer.settings;
         },
       },
       RepositoryModelUnload: {

@@ -6,7 +6,7 @@ import type { HttpMetrics } from '../observability';
 import { kserveRoutes, type KserveRoutesDeps } from './routes/kserve';
 import { settingsRoutes, type SettingsRoutesDeps } from './routes/settings';
 import { sharedMemoryRoutes } from './routes/shared-memory';
-import { ServedExtensions } from './routes/extensions';
+import { ServedExtensions } from '../protocol';
 import { probeRoutes, type ProbeDeps } from './routes/probes';
 import { authenticateRequests, clientLabelOf } from './auth';
 import { requestIdOf } from './context';

@@ -33,6 +33,7 @@ interface SettingsKind {
   rpc: 'LogSettings' | 'TraceSetting';
   /** For messages: "log settings", "trace settings". */
   label: string;
+  /** The RPC's settings as Triton's HTTP endpoint writes them. */
   render: (settings: Json | undefined) => Json;
 }
 
@@ -55,18 +56,18 @@ export class SettingsService {
   constructor(private readonly deps: SettingsServiceDeps) {}
 
   readLog(target: string | undefined, meta: CallMeta): Promise<SettingsAnswer> {
-    return this.read(LOG, { settings: {} }, this.readServer(target, ''), meta);
+    return this.read(LOG, { settings: {} }, this.readServer(target, ''), meta, LOG.render);
   }
 
   updateLog(body: Json, target: string | undefined, meta: CallMeta): Promise<SettingsAnswer> {
     const settings = logSettingsRequest(body);
-    return this.update(LOG, { settings }, this.updateServers(target, ''), meta);
+    return this.update(LOG, { settings }, this.updateServers(target, ''), meta, LOG.render);
   }
 
   /** The global trace settings (model ''), or a model's. */
   readTrace(model: string, target: string | undefined, meta: CallMeta): Promise<SettingsAnswer> {
     const request = { settings: {}, model_name: model };
-    return this.read(TRACE, request, this.readServer(target, model), meta);
+    return this.read(TRACE, request, this.readServer(target, model), meta, TRACE.render);
   }
 
   updateTrace(
@@ -76,7 +77,27 @@ export class SettingsService {
     meta: CallMeta,
   ): Promise<SettingsAnswer> {
     const request = { settings: traceSettingsRequest(body), model_name: model };
-    return this.update(TRACE, request, this.updateServers(target, model), meta);
+    return this.update(TRACE, request, this.updateServers(target, model), meta, TRACE.render);
+  }
+
+  /**
+   * The LogSettings or TraceSetting RPC as a gRPC client sends it: no
+   * settings reads, some settings update, as Triton's gRPC endpoint does.
+   * The answer is the RPC's response message (`settings`).
+   */
+  rpc(
+    method: 'LogSettings' | 'TraceSetting',
+    request: Json,
+    target: string | undefined,
+    meta: CallMeta,
+  ): Promise<SettingsAnswer> {
+    const kind = method === 'LogSettings' ? LOG : TRACE;
+    const model = typeof request.model_name === 'string' ? request.model_name : '';
+    const settings = (request.settings as Json | undefined) ?? {};
+    const raw = (res: Json | undefined): Json => ({ settings: res ?? {} });
+    return Object.keys(settings).length === 0
+      ? this.read(kind, request, this.readServer(target, model), meta, raw)
+      : this.update(kind, request, this.updateServers(target, model), meta, raw);
   }
 
   private ctx(meta: CallMeta) {
@@ -145,9 +166,10 @@ export class SettingsService {
     request: Json,
     server: Upstream,
     meta: CallMeta,
+    render: (settings: Json | undefined) => Json,
   ): Promise<SettingsAnswer> {
     const res = await server.call<{ settings?: Json }>(kind.rpc, request, this.ctx(meta));
-    return { settings: kind.render(res.settings), servers: [server.name] };
+    return { settings: render(res.settings), servers: [server.name] };
   }
 
   private async update(
@@ -155,12 +177,13 @@ export class SettingsService {
     request: Json,
     servers: Upstream[],
     meta: CallMeta,
+    render: (settings: Json | undefined) => Json,
   ): Promise<SettingsAnswer> {
     const ctx = this.ctx(meta);
     const outcomes: Outcome[] = await Promise.all(
       servers.map((s) =>
         s.call<{ settings?: Json }>(kind.rpc, request, ctx).then(
-          (res) => ({ server: s.name, settings: kind.render(res.settings) }),
+          (res) => ({ server: s.name, settings: render(res.settings) }),
           (err: unknown) => ({ server: s.name, error: toProxyError(err) }),
         ),
       ),

@@ -9,3 +9,5 @@ export type {
   InferOutputTensor,
   ModelInferResponse,
 } from './messages';
+export { ServedExtensions, TRITON_EXTENSIONS } from './extensions';
+export type { TritonExtension } from './extensions';

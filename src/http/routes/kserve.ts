@@ -14,7 +14,7 @@ import {
 import { clientOf } from '../auth';
 import { parseJsonObject, readBody as readBodyWithin } from '../body';
 import { cacheControlOf, requestIdOf, requestTimeoutOf, targetServerOf, traceOf } from '../context';
-import type { ServedExtensions } from './extensions';
+import type { ServedExtensions } from '../../protocol';
 import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
 import type { ErrorReporter } from '../../observability';
 import { eventStream } from '../event-stream';

@@ -5,7 +5,7 @@ import { clientOf } from '../auth';
 import { parseJsonObject, readBody } from '../body';
 import { targetServerOf } from '../context';
 import { sendJson } from '../send';
-import type { ServedExtensions } from './extensions';
+import type { ServedExtensions } from '../../protocol';
 import { methodNotAllowed, runRoute, type KserveRoutesDeps, type RouteMeta } from './kserve';
 
 export interface SettingsRoutesDeps extends Pick<

@@ -31,6 +31,8 @@ const RPCS: ReadonlyArray<[method: string, scope: 'infer' | 'read' | 'admin', re
     'admin',
     { repository_name: '', model_name: 'identity_int8', parameters: {} },
   ],
+  ['LogSettings', 'admin', { settings: {} }],
+  ['TraceSetting', 'admin', { settings: {}, model_name: '' }],
 ];
 
 describe('gRPC front end: authentication, scopes and model globs from metadata', () => {

@@ -126,6 +126,34 @@ describe('gRPC front end: every RPC against a fake Triton', () => {
     assert.deepEqual(fake.lastRequest!.metadata.get('x-request-id'), ['grpc-req-42']);
   });
 
+  it('LogSettings reads one server and changes the fleet, answering as Triton does', async () => {
+    type Answer = { settings: Record<string, Record<string, unknown>> };
+    const read = await viaProxy.call<Answer>('LogSettings', { settings: {} });
+    assert.deepEqual(read, await direct.call<Answer>('LogSettings', { settings: {} }));
+    const changed = await viaProxy.callWithHeaders('LogSettings', {
+      settings: { log_verbose_level: { uint32_param: 3 } },
+    });
+    assert.deepEqual(changed.headers.get('x-triton-server'), ['t0']);
+    assert.equal(fake.logSettings().log_verbose_level, 3);
+    await expectGrpcStatus(
+      viaProxy.call('LogSettings', { settings: { log_info: { string_param: 'yes' } } }),
+      status.INVALID_ARGUMENT,
+    );
+    fake.resetSettings();
+  });
+
+  it("TraceSetting changes a model's trace settings on the server that has it", async () => {
+    type Answer = { settings: Record<string, { value: string[] }> };
+    const set = await viaProxy.call<Answer>('TraceSetting', {
+      model_name: 'simple',
+      settings: { trace_rate: { value: ['9'] } },
+    });
+    assert.deepEqual(set.settings.trace_rate!.value, ['9']);
+    assert.deepEqual(fake.traceSettings('simple').trace_rate, ['9']);
+    assert.deepEqual(fake.traceSettings().trace_rate, ['1000']);
+    fake.resetSettings();
+  });
+
   it('makes a request id when the client sends none', async () => {
     const answer = await viaProxy.callWithHeaders('ServerMetadata', {});
     assert.match(String(answer.headers.get('x-request-id')[0]), /^[0-9a-f-]{36}$/);
@@ -273,6 +301,41 @@ describe('gRPC front end: GRPC_PORT=0', () => {
     try {
       assert.equal(p.proxy.grpcPort(), 0);
     } finally {
+      await p.close();
+      await fake.stop();
+    }
+  });
+});
+
+describe('gRPC front end: ServerMetadata extensions', () => {
+  it('lists the extensions of the server it serves RPCs for, never shared memory', async () => {
+    const all = [
+      'classification',
+      'sequence',
+      'model_repository',
+      'model_repository(unload_dependents)',
+      'schedule_policy',
+      'model_configuration',
+      'system_shared_memory',
+      'cuda_shared_memory',
+      'binary_tensor_data',
+      'parameters',
+      'statistics',
+      'trace',
+      'logging',
+    ];
+    const [fake] = (await startFakes(1, { extensions: all })) as [FakeTriton];
+    const p = await startGrpcTestProxy({ TRITON_SERVERS: serversEnv([fake]) });
+    const client = new GrpcTestClient(p.grpcAddress);
+    try {
+      await waitFor(() => p.proxy.isReady().ready, 5000, 'proxy ready');
+      const answer = await client.call<{ extensions: string[] }>('ServerMetadata', {});
+      assert.deepEqual(
+        answer.extensions,
+        all.filter((e) => !e.endsWith('shared_memory')),
+      );
+    } finally {
+      client.close();
       await p.close();
       await fake.stop();
     }
