@@ -17,6 +17,7 @@ from . import (
     checks_generate,
     checks_grpc,
     checks_inference,
+    checks_parity,
     checks_repository,
     layout,
     perf,
@@ -100,6 +101,7 @@ def main() -> int:
         checks_api.run_statistics(ctx)
         checks_errors.run(ctx)
         checks_repository.run(ctx)
+        checks_parity.run(ctx, args.repo_root / "README.md")
         checks_grpc.run(server.grpc_port, proxy.grpc_port if proxy_running and proxy else None, report)
         if args.skip_perf:
             report.skip("perf", "perf_analyzer runs", "--skip-perf")

@@ -93,8 +93,14 @@ def _health(ctx: Context) -> None:
 
 def _server_metadata(ctx: Context) -> None:
     def body(notes: list[str]) -> None:
-        outcome = ctx.pair.run(lambda c: c.get_server_metadata(), notes)
-        _expect(outcome.value.get("name") == "triton", f"server metadata {outcome.value}")
+        direct = ctx.pair.direct_client.get_server_metadata()
+        proxy = ctx.pair.proxy_client.get_server_metadata()
+        _expect(direct.get("name") == "triton", f"server metadata {direct}")
+        # The proxy lists only the extensions it serves: not shared memory.
+        served = [e for e in direct["extensions"] if not ctx.proxy_running or not e.endswith("shared_memory")]
+        found = differences({**direct, "extensions": served}, proxy)
+        if found:
+            raise CheckFailed(f"server metadata differs: {describe_differences(found)}")
 
     ctx.report.check(GROUP, "get_server_metadata (GET /v2)", body)
 

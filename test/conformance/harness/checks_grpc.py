@@ -196,7 +196,26 @@ def _run(pair: GrpcPair, report: Report) -> None:
 
     same("ServerLive", lambda c: c.is_server_live(), True)
     same("ServerReady", lambda c: c.is_server_ready(), True)
-    same("ServerMetadata", lambda c: c.get_server_metadata(as_json=True))
+    def server_metadata(notes: list[str]) -> None:
+        direct = pair.clients["direct"].get_server_metadata(as_json=True)
+        proxy = pair.clients["proxy"].get_server_metadata(as_json=True)
+        # The proxy lists only the extensions it serves: not shared memory.
+        served = [e for e in direct["extensions"] if not e.endswith("shared_memory")]
+        if {**direct, "extensions": served} != proxy:
+            raise CheckFailed(f"direct {direct} / proxy {proxy}")
+
+    report.check(GROUP, "ServerMetadata (extensions less shared memory)", server_metadata)
+    same("LogSettings (read)", lambda c: c.get_log_settings(as_json=True))
+    same(
+        "LogSettings (update to the current value)",
+        lambda c: c.update_log_settings({"log_verbose_level": 0}, as_json=True),
+    )
+    same("TraceSetting (read)", lambda c: c.get_trace_settings(as_json=True))
+    same("TraceSetting of add_sub (read)", lambda c: c.get_trace_settings(model_name="add_sub", as_json=True))
+    same(
+        "TraceSetting (update to the current value)",
+        lambda c: c.update_trace_settings(settings={"trace_rate": "1000"}, as_json=True),
+    )
     same("ModelReady add_sub", lambda c: c.is_model_ready("add_sub"), True)
     same("ModelReady add_sub version 1", lambda c: c.is_model_ready("add_sub", "1"), True)
     same("ModelReady of an unknown model", lambda c: c.is_model_ready("no_such_model"), False)
