@@ -50,6 +50,12 @@ const API_PATHS: ReadonlyArray<readonly [RegExp, string]> = [
   [/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/(infer|generate|generate_stream)$/, 'POST'],
   [/^\/v2\/repository\/index$/, 'POST'],
   [/^\/v2\/repository\/models\/[^/]+\/(load|unload)$/, 'POST'],
+  // Served by ./settings.ts and ./shared-memory.ts, mounted before these routes.
+  [/^\/v2\/logging$/, 'GET, HEAD, POST'],
+  [/^\/v2(\/models\/[^/]+)?\/trace\/setting$/, 'GET, HEAD, POST'],
+  [/^\/v2\/(system|cuda)sharedmemory(\/region\/[^/]+)?\/status$/, 'GET, HEAD'],
+  [/^\/v2\/(system|cuda)sharedmemory(\/region\/[^/]+)?\/unregister$/, 'POST'],
+  [/^\/v2\/(system|cuda)sharedmemory\/region\/[^/]+\/register$/, 'POST'],
 ];
 
 /** The methods a path of the API serves (the Allow header), or undefined when it is not one. */
@@ -420,15 +426,6 @@ export function kserveRoutes(deps: KserveRoutesDeps, served: ServedExtensions): 
     sendError(res, err, requestIdOf(req));
   });
   return router;
-}
-
-/** 405 for a path of the API asked with a method it does not serve, as Triton answers. */
-export function methodNotAllowed(allow: string): (req: Request, res: Response) => void {
-  return (req, res) => {
-    const requestId = requestIdOf(req);
-    res.setHeader('allow', allow);
-    sendJson(res, 405, { error: 'Method Not Allowed', request_id: requestId }, requestId);
-  };
 }
 
 function loadParameterNames(body: Record<string, unknown>): string[] {

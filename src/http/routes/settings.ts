@@ -6,7 +6,7 @@ import { parseJsonObject, readBody } from '../body';
 import { targetServerOf } from '../context';
 import { sendJson } from '../send';
 import type { ServedExtensions } from '../../protocol';
-import { methodNotAllowed, runRoute, type KserveRoutesDeps, type RouteMeta } from './kserve';
+import { runRoute, type KserveRoutesDeps, type RouteMeta } from './kserve';
 
 export interface SettingsRoutesDeps extends Pick<
   KserveRoutesDeps,
@@ -84,10 +84,5 @@ export function settingsRoutes(deps: SettingsRoutesDeps, served: ServedExtension
   }
   served.serve('trace');
 
-  // Triton answers 405 for these paths asked with another method.
-  router.all(
-    ['/v2/logging', '/v2/trace/setting', '/v2/models/:model/trace/setting'],
-    methodNotAllowed('GET, POST'),
-  );
   return router;
 }

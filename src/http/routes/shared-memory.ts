@@ -3,7 +3,7 @@ import { ProxyError } from '../../errors';
 import type { Scope } from '../../access';
 import { clientOf } from '../auth';
 import { sendJson } from '../send';
-import { methodNotAllowed, runRoute, type KserveRoutesDeps } from './kserve';
+import { runRoute, type KserveRoutesDeps } from './kserve';
 
 export type SharedMemoryRoutesDeps = Pick<
   KserveRoutesDeps,
@@ -74,15 +74,7 @@ export function sharedMemoryRoutes(deps: SharedMemoryRoutesDeps): ExpressRouter 
     router.post(`${base}/region/:region/register`, refuse);
     router.post(`${base}/region/:region/unregister`, refuse);
     router.post(`${base}/unregister`, refuse);
-    router.all([`${base}/status`, `${base}/region/:region/status`], methodNotAllowed('GET'));
-    router.all(
-      [
-        `${base}/region/:region/register`,
-        `${base}/region/:region/unregister`,
-        `${base}/unregister`,
-      ],
-      methodNotAllowed('POST'),
-    );
+    // Other methods on these paths: 405 from the /v2 catch-all (kserve.ts API_PATHS), as Triton answers.
   }
   return router;
 }

@@ -143,8 +143,11 @@ describe('extensions the proxy lists, and shared memory refused with a reason', 
           body: '{}',
         });
         assert.equal(status.status, 405);
+        assert.equal(status.json.code, 'METHOD_NOT_ALLOWED');
+        assert.equal(status.headers.get('allow'), 'GET, HEAD');
         const register = await httpRequest(`${core.url}/v2/${kind}/region/r/register`);
         assert.equal(register.status, 405);
+        assert.equal(register.headers.get('allow'), 'POST');
       });
     }
   });

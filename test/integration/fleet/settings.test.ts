@@ -203,6 +203,8 @@ describe('logging and trace settings across the fleet', function () {
     it('answers 405 for another method, as Triton does', async () => {
       const answer = await httpRequest(`${url}/v2/logging`, { method: 'PUT', body: '{}' });
       assert.equal(answer.status, 405);
+      assert.equal(answer.json.code, 'METHOD_NOT_ALLOWED');
+      assert.equal(answer.headers.get('allow'), 'GET, HEAD, POST');
     });
   });
 
