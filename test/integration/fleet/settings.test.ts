@@ -249,6 +249,26 @@ describe('logging and trace settings across the fleet', function () {
       for (const f of fakes) assert.deepEqual(f.traceSettings('simple').trace_rate, ['1000']);
     });
 
+    it("changes a model's trace settings only on the servers that have it loaded", async () => {
+      const unload = await post(`${url}/v2/repository/models/identity_int8/unload?server=t1`, {});
+      assert.equal(unload.status, 200, unload.text);
+      try {
+        const set = await post(`${url}/v2/models/identity_int8/trace/setting`, {
+          trace_rate: '3',
+        });
+        assert.equal(set.status, 200, set.text);
+        assert.equal(set.headers.get('x-triton-server'), 't0');
+        assert.deepEqual(fakes[0]!.traceSettings('identity_int8').trace_rate, ['3']);
+        assert.deepEqual(fakes[1]!.traceSettings('identity_int8').trace_rate, ['1000']);
+        const read = await httpRequest(`${url}/v2/models/identity_int8/trace/setting`);
+        assert.equal(read.headers.get('x-triton-server'), 't0');
+        assert.equal(read.json.trace_rate, '3');
+      } finally {
+        const load = await post(`${url}/v2/repository/models/identity_int8/load?server=t1`, {});
+        assert.equal(load.status, 200, load.text);
+      }
+    });
+
     it("answers Triton's 400 for the trace settings of a model no server has", async () => {
       const read = await httpRequest(`${url}/v2/models/nope/trace/setting`);
       assert.equal(read.status, 400, read.text);
