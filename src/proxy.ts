@@ -4,7 +4,15 @@ import type { AddressInfo } from 'node:net';
 import { ConfigError, type Config, type TritonServerConfig } from './config';
 import Redis from 'ioredis';
 import { AccessControl, QuotaEnforcer } from './access';
-import { createLogger, ErrorReporter, Metrics, type Logger } from './observability';
+import {
+  createLogger,
+  ErrorReporter,
+  Metrics,
+  startTracing,
+  tracingSettings,
+  type Logger,
+  type Tracer,
+} from './observability';
 import { loadInferenceService } from './triton';
 import { DnsDiscovery, Fleet, type Resolver } from './fleet';
 import {
@@ -222,6 +230,25 @@ function createQuota(
 }
 
 /**
+ * OpenTelemetry tracing when an OTLP endpoint is configured (the SDK is
+ * loaded only then); its last spans are exported when the proxy closes.
+ */
+function createTracer(
+  config: Config,
+  closers: Array<() => Promise<void> | void>,
+): Tracer | undefined {
+  let settings;
+  try {
+    settings = tracingSettings(config.tracing);
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const tracer = startTracing(settings, PROXY_VERSION);
+  if (tracer !== undefined) closers.push(() => tracer.shutdown());
+  return tracer;
+}
+
+/**
  * Builds and starts the whole proxy from a validated configuration: every
  * module is constructed here and handed its dependencies (no singletons).
  */
@@ -237,6 +264,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   const access = createAccessControl(config, logger, metrics);
 
   const closers: Array<() => Promise<void> | void> = [];
+  const tracer = createTracer(config, closers);
   let servers: TritonServerConfig[] = t.servers;
   if (config.demo.backend) {
     // Kept out of the production import graph: only demo mode loads the fake.
@@ -485,6 +513,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
     maxBodyBytes: config.http.maxBodyBytes,
     bodyTimeoutMs: config.http.bodyTimeoutMs,
     tracing: config.tracing.enabled,
+    tracer,
     errors,
     isReady,
     registry: metrics.registry,
@@ -595,7 +624,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
         tracing: config.tracing.enabled,
         tls: listenerTls,
       },
-      { infer, control, settings, access, quota, packageDefinition, metrics, errors },
+      { infer, control, settings, access, quota, packageDefinition, metrics, errors, tracer },
     );
     try {
       await grpcFront.start();

@@ -1,6 +1,7 @@
 export { loadConfig, ConfigError } from './load';
 export type { Config, LoadConfigOptions } from './load';
-export { buildSchema } from './schema';
+export { buildSchema, TRACE_SAMPLERS } from './schema';
+export type { TraceSamplerName } from './schema';
 export { parseServerList, ServerListError } from './servers';
 export type { TritonServerConfig, TlsConfig } from './servers';
 export { parseModelGlobs, parseDuration, COALESCE_CACHED_MODELS } from './model-globs';

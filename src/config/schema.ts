@@ -2,6 +2,18 @@ import convict from 'convict';
 
 const MiB = 1024 * 1024;
 
+/** The samplers of OTEL_TRACES_SAMPLER the proxy supports (the SDK's built-in ones). */
+export const TRACE_SAMPLERS = [
+  'always_on',
+  'always_off',
+  'traceidratio',
+  'parentbased_always_on',
+  'parentbased_always_off',
+  'parentbased_traceidratio',
+] as const;
+
+export type TraceSamplerName = (typeof TRACE_SAMPLERS)[number];
+
 /**
  * Every setting the proxy has. Env vars win over the optional config file
  * (CONFIG_FILE), which wins over these defaults. README's configuration table
@@ -646,10 +658,46 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
       },
       tracing: {
         enabled: {
-          doc: 'Accept W3C traceparent, forward it to Triton and log the trace id.',
+          doc: 'Accept W3C traceparent, forward it to Triton and log the trace id (implied when an OTLP endpoint is set).',
           format: Boolean,
           default: false,
           env: 'TRACING_ENABLED',
+        },
+        otlpEndpoint: {
+          doc: 'OpenTelemetry: base URL of an OTLP/HTTP collector (`v1/traces` is appended); setting it turns span export on. Empty: no spans, no SDK loaded.',
+          format: String,
+          default: '',
+          env: 'OTEL_EXPORTER_OTLP_ENDPOINT',
+        },
+        otlpTracesEndpoint: {
+          doc: 'OpenTelemetry: full OTLP/HTTP URL for spans (used as is; wins over OTEL_EXPORTER_OTLP_ENDPOINT).',
+          format: String,
+          default: '',
+          env: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+        },
+        serviceName: {
+          doc: 'OpenTelemetry: service.name of the spans.',
+          format: String,
+          default: 'triton-proxy',
+          env: 'OTEL_SERVICE_NAME',
+        },
+        sampler: {
+          doc: 'OpenTelemetry sampler: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio.',
+          format: [...TRACE_SAMPLERS],
+          default: 'parentbased_always_on' as TraceSamplerName,
+          env: 'OTEL_TRACES_SAMPLER',
+        },
+        samplerArg: {
+          doc: 'OpenTelemetry sampler argument: the ratio (0..1) of the traceidratio samplers; empty means 1.',
+          format: String,
+          default: '',
+          env: 'OTEL_TRACES_SAMPLER_ARG',
+        },
+        sdkDisabled: {
+          doc: 'OpenTelemetry: true turns span export off even with an endpoint set.',
+          format: Boolean,
+          default: false,
+          env: 'OTEL_SDK_DISABLED',
         },
       },
       demo: {

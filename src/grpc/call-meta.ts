@@ -1,5 +1,11 @@
 import type { Metadata } from '@grpc/grpc-js';
-import { acceptRequestId, parseTraceparent } from '../observability';
+import {
+  acceptRequestId,
+  parseTraceparent,
+  type RequestTrace,
+  type Tracer,
+} from '../observability';
+import { SERVICE_NAME } from '../triton';
 
 /** What the proxy reads from a gRPC call's metadata and deadline. */
 export interface GrpcCallMeta {
@@ -37,4 +43,26 @@ export function callMetaOf(
   const target = first(md, 'x-triton-server');
   if (target !== undefined && target !== '') meta.targetServer = target;
   return meta;
+}
+
+/**
+ * The span of one gRPC call (OpenTelemetry on): continues the client's
+ * traceparent/tracestate metadata, and from then on the call's trace context
+ * (sent to Triton, logged) is the span's.
+ */
+export function startGrpcSpan(
+  tracer: Tracer,
+  method: string,
+  metadata: Metadata,
+  meta: GrpcCallMeta,
+): RequestTrace {
+  const span = tracer.startServerSpan({
+    name: `${SERVICE_NAME}/${method}`,
+    protocol: 'grpc',
+    carrier: (key) => first(metadata, key),
+    requestId: meta.requestId,
+  });
+  meta.traceparent = span.traceparent;
+  meta.traceId = span.traceId;
+  return span;
 }

@@ -29,9 +29,9 @@ import {
 import { toProxyError } from '../errors';
 import type { ControlService, InferService, SettingsService } from '../inference';
 import { ServedExtensions, TRITON_EXTENSIONS, type TritonExtension } from '../protocol';
-import type { ErrorReporter, Metrics } from '../observability';
+import type { ErrorReporter, Metrics, RequestTrace, Tracer } from '../observability';
 import { MODEL_INFER_PATH, MODEL_STREAM_INFER_PATH, SERVICE_NAME, grpcStatusName } from '../triton';
-import { callMetaOf, type GrpcCallMeta } from './call-meta';
+import { callMetaOf, startGrpcSpan, type GrpcCallMeta } from './call-meta';
 import { acceptRawUnaryCall, type RawUnaryCall } from './raw-unary-call';
 import { errorResponse } from './status';
 
@@ -66,6 +66,8 @@ export interface GrpcFrontDeps {
   packageDefinition: PackageDefinition;
   metrics: Metrics;
   errors: ErrorReporter;
+  /** OpenTelemetry, when an OTLP endpoint is configured: a span per call. */
+  tracer?: Tracer;
 }
 
 type Json = Record<string, unknown>;
@@ -345,6 +347,7 @@ export class GrpcFront {
     send: (error: ServerErrorResponse) => void,
     started: number,
     client: Client | undefined,
+    span: RequestTrace | undefined,
   ): void {
     const e = toProxyError(err);
     this.deps.errors.report(e, {
@@ -355,11 +358,15 @@ export class GrpcFront {
     const response = errorResponse(e, meta.requestId);
     this.timer(method, response.code!, client).observe((performance.now() - started) / 1000);
     send(response);
+    span?.end(response.code!, e);
   }
 
   private modelInfer(call: RawUnaryCall): void {
     const started = performance.now();
     const meta = callMetaOf(call, this.options.tracing);
+    const tracer = this.deps.tracer;
+    const span =
+      tracer === undefined ? undefined : startGrpcSpan(tracer, 'ModelInfer', call.metadata, meta);
     let client: Client | undefined;
     const headers = new Metadata();
     headers.set('x-request-id', meta.requestId);
@@ -374,6 +381,7 @@ export class GrpcFront {
           deadline: meta.deadline,
           requestId: meta.requestId,
           traceparent: meta.traceparent,
+          trace: span,
           signal: call.signal,
           authorize: (model) => this.deps.access.authorize(c, 'infer', model),
           priority: c.priority,
@@ -387,6 +395,7 @@ export class GrpcFront {
           );
           if (answer.message === undefined) call.end();
           else call.respond(answer.message, headers);
+          span?.end(GrpcStatus.OK);
         },
         (err: unknown) => {
           if (call.signal.aborted) {
@@ -394,9 +403,10 @@ export class GrpcFront {
             this.timer('ModelInfer', GrpcStatus.CANCELLED, client).observe(
               (performance.now() - started) / 1000,
             );
+            span?.end(GrpcStatus.CANCELLED, toProxyError(err));
             return;
           }
-          this.fail('ModelInfer', err, meta, (e) => call.fail(e), started, client);
+          this.fail('ModelInfer', err, meta, (e) => call.fail(e), started, client, span);
         },
       );
   }
@@ -409,6 +419,11 @@ export class GrpcFront {
   private modelStreamInfer(call: ServerDuplexStream<Buffer, Buffer>): void {
     const started = performance.now();
     const meta = callMetaOf(call, this.options.tracing);
+    const tracer = this.deps.tracer;
+    const span =
+      tracer === undefined
+        ? undefined
+        : startGrpcSpan(tracer, 'ModelStreamInfer', call.metadata, meta);
     const controller = new AbortController();
     const incoming = new RequestQueue(call);
     call.once('cancelled', () => {
@@ -446,6 +461,7 @@ export class GrpcFront {
           deadline: meta.deadline,
           requestId: meta.requestId,
           traceparent: meta.traceparent,
+          trace: span,
           signal: controller.signal,
           authorize: (model) => this.deps.access.authorize(c, 'infer', model),
           priority: c.priority,
@@ -455,10 +471,12 @@ export class GrpcFront {
         () => {
           observe(GrpcStatus.OK);
           call.end();
+          span?.end(GrpcStatus.OK);
         },
         (err: unknown) => {
           if (controller.signal.aborted) {
             observe(GrpcStatus.CANCELLED);
+            span?.end(GrpcStatus.CANCELLED, toProxyError(err));
             return;
           }
           const e = toProxyError(err);
@@ -470,6 +488,7 @@ export class GrpcFront {
           const response = errorResponse(e, meta.requestId);
           observe(response.code!);
           call.emit('error', response);
+          span?.end(response.code!, e);
         },
       );
   }
@@ -478,6 +497,9 @@ export class GrpcFront {
     return (call: ServerUnaryCall<Json, Json>, callback: sendUnaryData<Json>): void => {
       const started = performance.now();
       const meta = callMetaOf(call, this.options.tracing);
+      const tracer = this.deps.tracer;
+      const span =
+        tracer === undefined ? undefined : startGrpcSpan(tracer, method, call.metadata, meta);
       const headers = new Metadata();
       headers.set('x-request-id', meta.requestId);
       let client: Client | undefined;
@@ -491,8 +513,9 @@ export class GrpcFront {
             call.sendMetadata(headers);
             this.timer(method, GrpcStatus.OK, client).observe((performance.now() - started) / 1000);
             callback(null, response);
+            span?.end(GrpcStatus.OK);
           },
-          (err: unknown) => this.fail(method, err, meta, (e) => callback(e), started, client),
+          (err: unknown) => this.fail(method, err, meta, (e) => callback(e), started, client, span),
         );
     };
   }

@@ -13,6 +13,11 @@ const INFER = '/infer';
 const VERSIONS = '/versions/';
 const UNVERSIONED_TEMPLATE = '/v2/models/#model/infer';
 const VERSIONED_TEMPLATE = '/v2/models/#model/versions/#version/infer';
+// The express templates of the same routes (the http.route of their spans).
+const ROUTES: Record<string, string> = {
+  [UNVERSIONED_TEMPLATE]: '/v2/models/:model/infer',
+  [VERSIONED_TEMPLATE]: '/v2/models/:model/versions/:version/infer',
+};
 
 export interface InferRoute extends RouteParams {
   /** The `path` label: the route template, as the express routes' label. */
@@ -94,6 +99,7 @@ export function inferListener(app: RequestListener, deps: InferListenerDeps): Re
           res,
           () => client,
           (meta) => serveInfer(req, res, meta, route),
+          ROUTES[route.template],
         );
       },
       (err: unknown) => sendError(res, toProxyError(err), requestIdOf(req)),

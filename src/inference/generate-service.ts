@@ -211,6 +211,7 @@ export class GenerateService {
       call,
       deadline,
       call.signal,
+      'ModelInfer',
       (upstream, ctx) => upstream.infer(request, ctx),
     );
     if (!clientGaveId) response.id = '';
@@ -249,7 +250,8 @@ export class GenerateService {
       call,
       deadline,
       call.signal,
-      (upstream, { signal }) =>
+      'ModelStreamInfer',
+      (upstream, { signal, traceparent }) =>
         upstream.startStream(
           (stream) => {
             stream.write(request);
@@ -259,7 +261,7 @@ export class GenerateService {
             firstMessageDeadline: deadline,
             idleTimeoutMs: this.deps.streamIdleTimeoutMs,
             requestId: call.requestId,
-            traceparent: call.traceparent,
+            traceparent,
             signal,
           },
         ),
@@ -271,10 +273,14 @@ export class GenerateService {
    * the request built from the body, its deadline, and an admission permit.
    */
   private async admit(call: GenerateCall) {
+    const trace = call.trace;
+    // Stage boundaries are read only for a traced request (generate has no stage metrics).
+    const started = trace && performance.now();
     const version = tritonVersion(call.version);
     const info = await this.modelInfo(call.model, version, call);
     const { request, clientGaveId } = this.parse(call, version, info);
     const deadline = Date.now() + this.deps.infer.timeoutMs(request.parameters, call.timeoutMs);
+    const parsed = trace && performance.now();
     const permit = await this.deps.admission.acquire(
       call.model,
       call.bytesReserved === true ? 0 : call.body.length,
@@ -282,6 +288,10 @@ export class GenerateService {
       deadline,
       call.priority,
     );
+    if (trace) {
+      trace.stage('parse', started!, parsed!);
+      trace.stage('queue', parsed!, performance.now());
+    }
     return { info, request, clientGaveId, deadline, permit };
   }
 

@@ -21,13 +21,15 @@ import {
   type UnaryResponseSink,
 } from '../triton';
 import type { ModelStateStore } from '../model-state';
-import type { Metrics } from '../observability';
+import type { Metrics, RequestTrace, UpstreamRpc } from '../observability';
 import type { CacheStatus, ResponseCache } from '../cache';
 
 /** What every call into the inference services carries about its client. */
 export interface ClientCall {
   requestId: string;
   traceparent?: string;
+  /** The request's span when OpenTelemetry tracing is on (stages and attempts become its children). */
+  trace?: RequestTrace;
   /** Aborted when the client cancels or goes away. */
   signal: AbortSignal;
   /** The client's priority: served first (high) or shed first (low) under overload. */
@@ -112,6 +114,7 @@ interface Route {
 interface CallMetaForAttempts {
   requestId: string;
   traceparent?: string;
+  trace?: RequestTrace;
 }
 
 /** Waits for (or triggers) a load of a model that is ready nowhere; resolves with a server name. */
@@ -243,6 +246,7 @@ export class InferService {
       if (!clientGaveId) request.id = call.requestId;
       const parsed = performance.now();
       this.stage.parse.observe((parsed - started) / 1000);
+      call.trace?.stage('parse', started, parsed);
 
       const deadline = Date.now() + this.timeoutMs(request.parameters, call.timeoutMs);
       const answer = await this.deps.cache.serve(
@@ -263,7 +267,9 @@ export class InferService {
       const encoded = await this.deps.json.encode(response, plan, {
         exclusive: answer.status === undefined,
       });
-      this.stage.encode.observe((performance.now() - t3) / 1000);
+      const t4 = performance.now();
+      this.stage.encode.observe((t4 - t3) / 1000);
+      call.trace?.stage('encode', t3, t4);
       this.deps.metrics.responseBytes.observe(encoded.byteLength);
       return { ...encoded, cacheStatus: answer.status };
     } catch (err) {
@@ -292,6 +298,7 @@ export class InferService {
       this.deps.metrics.requestBytes.observe(call.messageBytes);
       const head = readHead(call.message);
       model = head.modelName;
+      call.trace?.setModel(model);
       call.authorize?.(model);
       const labels = this.deps.metrics.models;
       modelLabel = this.deps.state.snapshot().isKnown(model)
@@ -300,6 +307,7 @@ export class InferService {
       const route = routeOf(model, tritonVersion(head.modelVersion), head.parameters);
       const t1 = performance.now();
       this.stage.parse.observe((t1 - started) / 1000);
+      call.trace?.stage('parse', started, t1);
 
       let deadline = Date.now() + this.timeoutMs(head.parameters, undefined);
       if (call.deadline !== undefined && call.deadline < deadline) deadline = call.deadline;
@@ -321,6 +329,7 @@ export class InferService {
       );
       const t2 = performance.now();
       this.stage.queue.observe((t2 - t1) / 1000);
+      call.trace?.stage('queue', t1, t2);
       let response: Buffer | undefined;
       let answerBytes = -1;
       const target = call.answer;
@@ -337,6 +346,7 @@ export class InferService {
           call,
           deadline,
           call.signal,
+          'ModelInfer',
           (upstream, ctx) => upstream.inferBytes(call.message, ctx, sink),
           () => answerBytes >= 0,
         );
@@ -388,8 +398,13 @@ export class InferService {
           call.priority,
         );
         try {
-          const bytes = await this.callFleet(route, call, deadline, signal, (upstream, ctx) =>
-            upstream.inferBytes(call.message, ctx),
+          const bytes = await this.callFleet(
+            route,
+            call,
+            deadline,
+            signal,
+            'ModelInfer',
+            (upstream, ctx) => upstream.inferBytes(call.message, ctx),
           );
           return decodeModelInferResponse(bytes!);
         } finally {
@@ -421,12 +436,14 @@ export class InferService {
     );
     const t2 = performance.now();
     this.stage.queue.observe((t2 - t1) / 1000);
+    call.trace?.stage('queue', t1, t2);
     try {
       const response = await this.callFleet(
         routeOf(call.model, request.modelVersion, request.parameters),
         call,
         deadline,
         signal,
+        'ModelInfer',
         (upstream, ctx) => upstream.infer(request, ctx),
       );
       this.stage.upstream.observe((performance.now() - t2) / 1000);
@@ -455,6 +472,7 @@ export class InferService {
     try {
       const head = readHead(call.first);
       model = head.modelName;
+      call.trace?.setModel(model);
       call.authorize?.(model);
       const labels = this.deps.metrics.models;
       modelLabel = this.deps.state.snapshot().isKnown(model)
@@ -504,6 +522,7 @@ export class InferService {
             call,
             firstDeadline,
             call.signal,
+            'ModelStreamInfer',
             (upstream, ctx) =>
               upstream.startStream(
                 (s) => {
@@ -515,7 +534,7 @@ export class InferService {
                   deadline: call.deadline,
                   firstMessageDeadline: ctx.deadline,
                   requestId: call.requestId,
-                  traceparent: call.traceparent,
+                  traceparent: ctx.traceparent,
                   signal: ctx.signal,
                 },
               ),
@@ -582,10 +601,11 @@ export class InferService {
     call: CallMetaForAttempts,
     deadline: number,
     signal: AbortSignal,
+    rpc: UpstreamRpc,
     send: (upstream: Upstream, ctx: CallContext) => Promise<T>,
   ): Promise<T> {
     const route = routeOf(request.modelName, request.modelVersion, request.parameters);
-    return this.callFleet(route, call, deadline, signal, send);
+    return this.callFleet(route, call, deadline, signal, rpc, send);
   }
 
   /**
@@ -598,6 +618,7 @@ export class InferService {
     call: CallMetaForAttempts,
     deadline: number,
     signal: AbortSignal,
+    rpc: UpstreamRpc,
     send: (upstream: Upstream, ctx: CallContext) => Promise<T>,
     answered?: () => boolean,
   ): Promise<T> {
@@ -619,7 +640,7 @@ export class InferService {
       onGiveUp: (info) => {
         if (info.reason === 'budget') this.deps.metrics.retriesDenied.inc();
       },
-      attempt: async ({ exclude, signal: attemptSignal }) => {
+      attempt: async ({ attempt, exclude, signal: attemptSignal }) => {
         const upstream =
           sequenceId === undefined
             ? await this.choose(model, version, exclude, deadline, attemptSignal)
@@ -632,13 +653,16 @@ export class InferService {
           this.deps.attemptTimeoutMs > 0 && sequenceId === undefined
             ? Math.min(deadline, Date.now() + this.deps.attemptTimeoutMs)
             : deadline;
+        // Traced, Triton gets the attempt's span as parent: its own spans join the request's trace.
+        const traced = call.trace?.attempt(rpc, upstream.name, upstream.address, attempt);
         try {
           const response = await send(upstream, {
             deadline: attemptDeadline,
             requestId: call.requestId,
-            traceparent: call.traceparent,
+            traceparent: traced === undefined ? call.traceparent : traced.traceparent,
             signal: attemptSignal,
           });
+          traced?.end();
           if (!this.deps.state.snapshot().isKnown(model)) {
             // Found by direct probing: share that the model answers there.
             void this.deps.state.markStatus(
@@ -654,6 +678,7 @@ export class InferService {
           }
           return response;
         } catch (err) {
+          traced?.end(toProxyError(err));
           if (
             attemptDeadline < deadline &&
             isProxyError(err) &&

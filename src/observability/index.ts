@@ -6,3 +6,14 @@ export type { Stage } from './metrics';
 export { ModelLabels } from './model-labels';
 export { ErrorReporter } from './error-reporter';
 export { acceptRequestId, parseTraceparent } from './request-id';
+export { startTracing, tracingSettings } from './tracing';
+export type {
+  AttemptTrace,
+  CarrierGetter,
+  RequestTrace,
+  TracedFailure,
+  Tracer,
+  TracingConfig,
+  TracingSettings,
+  UpstreamRpc,
+} from './tracing';

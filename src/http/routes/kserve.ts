@@ -16,7 +16,7 @@ import { parseJsonObject, readBody as readBodyWithin } from '../body';
 import { cacheControlOf, requestIdOf, requestTimeoutOf, targetServerOf, traceOf } from '../context';
 import type { ServedExtensions } from '../../protocol';
 import { sendChunks, sendEmpty, sendError, sendJson } from '../send';
-import type { ErrorReporter } from '../../observability';
+import type { ErrorReporter, RequestTrace, Tracer } from '../../observability';
 import { eventStream } from '../event-stream';
 import { negotiateEncoding, sendCompressedChunks, type ResponseCompression } from '../compression';
 
@@ -28,6 +28,8 @@ export interface KserveRoutesDeps {
   /** HTTP_BODY_TIMEOUT_MS: the whole body must arrive within it. */
   bodyTimeoutMs: number;
   tracing: boolean;
+  /** OpenTelemetry, when an OTLP endpoint is configured: a span per request. */
+  tracer?: Tracer;
   errors: ErrorReporter;
   access: AccessControl;
   quota: QuotaEnforcer;
@@ -73,6 +75,8 @@ function param(req: Request, name: string): string {
 export interface RouteMeta {
   requestId: string;
   traceparent?: string;
+  /** The request's span (OpenTelemetry on). */
+  trace?: RequestTrace;
   client: Client;
 }
 
@@ -91,16 +95,22 @@ export interface RouteParams {
  * express routes run.
  */
 export function runRoute(
-  deps: Pick<KserveRoutesDeps, 'access' | 'quota' | 'tracing' | 'errors'>,
+  deps: Pick<KserveRoutesDeps, 'access' | 'quota' | 'tracing' | 'tracer' | 'errors'>,
   scope: Scope,
   model: string,
   req: IncomingMessage,
   res: ServerResponse,
   client: () => Client,
   fn: (meta: RouteMeta) => Promise<void>,
+  route?: string,
 ): void {
   const requestId = requestIdOf(req);
-  const trace = deps.tracing ? traceOf(req) : undefined;
+  const span =
+    deps.tracer === undefined
+      ? undefined
+      : startHttpSpan(deps.tracer, req, requestId, model, route);
+  // With a span, Triton and the logs get its context; otherwise the client's, when propagation is on.
+  const trace = span ?? (deps.tracing ? traceOf(req) : undefined);
   const run = async (): Promise<void> => {
     const c = client();
     deps.access.authorize(c, scope, model === '' ? undefined : model);
@@ -108,16 +118,53 @@ export function runRoute(
     const declared = Number(req.headers['content-length'] ?? 0);
     const quota = await deps.quota.consume(c, Number.isFinite(declared) ? declared : 0);
     for (const [name, value] of Object.entries(quota.headers)) res.setHeader(name, value);
-    await fn({ requestId, traceparent: trace?.traceparent, client: c });
+    await fn({ requestId, traceparent: trace?.traceparent, trace: span, client: c });
   };
-  run().catch((err: unknown) => {
-    if (isClientGoneError(err) || res.destroyed) return;
+  run().then(span === undefined ? undefined : () => span.end(res.statusCode), (err: unknown) => {
+    if (isClientGoneError(err) || res.destroyed) {
+      span?.end(499, toProxyError(err));
+      return;
+    }
     const e = toProxyError(err);
     // Nobody is left to read an answer.
-    if (e.code === 'CLIENT_CLOSED') return;
+    if (e.code === 'CLIENT_CLOSED') {
+      span?.end(499, e);
+      return;
+    }
     deps.errors.report(e, { requestId, path: pathOf(req), traceId: trace?.traceId });
     sendError(res, e, requestId);
+    span?.end(res.statusCode, e);
   });
+}
+
+function startHttpSpan(
+  tracer: Tracer,
+  req: IncomingMessage,
+  requestId: string,
+  model: string,
+  route: string | undefined,
+): RequestTrace {
+  const method = req.method ?? 'GET';
+  const path = pathOf(req);
+  return tracer.startServerSpan({
+    name: `${method} ${route ?? path}`,
+    protocol: 'http',
+    carrier: (key) => {
+      const value = req.headers[key];
+      return typeof value === 'string' ? value : undefined;
+    },
+    requestId,
+    method,
+    path,
+    route,
+    model,
+  });
+}
+
+/** The express route template that matched (`/v2/models/:model/infer`), for span names. */
+function routeOf(req: Request): string | undefined {
+  const route = req.route as { path?: unknown } | undefined;
+  return typeof route?.path === 'string' ? route.path : undefined;
 }
 
 function pathOf(req: IncomingMessage): string {
@@ -189,6 +236,7 @@ export function inferHandler(
       timeoutMs,
       requestId: meta.requestId,
       traceparent: meta.traceparent,
+      trace: meta.trace,
       signal: controller.signal,
       cacheControl: cacheControlOf(req),
       priority: meta.client.priority,
@@ -246,6 +294,7 @@ export function kserveRoutes(deps: KserveRoutesDeps, served: ServedExtensions): 
         res,
         () => clientOf(res),
         (meta) => fn(req, res, meta),
+        routeOf(req),
       );
 
   const serveInfer = inferHandler(deps);
@@ -273,6 +322,7 @@ export function kserveRoutes(deps: KserveRoutesDeps, served: ServedExtensions): 
       timeoutMs,
       requestId: meta.requestId,
       traceparent: meta.traceparent,
+      trace: meta.trace,
       signal: clientGone(res),
       priority: meta.client.priority,
     };
