@@ -427,6 +427,34 @@ describe('helm chart triton-proxy', function () {
       assert.equal(configData(rendered.get('default values')!).REDIS_URL, undefined);
     });
 
+    it('passes the OpenTelemetry settings as the standard OTEL_* variables only when an endpoint is set', function () {
+      const config = configData(rendered.get('ci/full-values.yaml')!);
+      assert.equal(
+        config.OTEL_EXPORTER_OTLP_ENDPOINT,
+        'http://otel-collector.observability.svc.cluster.local:4318',
+      );
+      assert.equal(config.OTEL_TRACES_SAMPLER, 'parentbased_traceidratio');
+      assert.equal(config.OTEL_TRACES_SAMPLER_ARG, '0.25');
+      // Default service.name: the release's full name, the Deployment's name.
+      assert.equal(
+        config.OTEL_SERVICE_NAME,
+        findObject(rendered.get('ci/full-values.yaml')!, 'Deployment').metadata.name,
+      );
+      const defaults = configData(rendered.get('default values')!);
+      for (const key of Object.keys(defaults)) assert.doesNotMatch(key, /^OTEL_/);
+    });
+
+    it('refuses a sampler the proxy does not know and a non-HTTP collector URL', function () {
+      for (const set of [
+        { 'tracing.sampler': 'jaeger_remote' },
+        { 'tracing.otlpEndpoint': 'otel-collector:4317' },
+      ]) {
+        const run = helmTemplate(helm, { set });
+        assert.equal(run.ok, false, JSON.stringify(set));
+        assert.match(run.stderr, /tracing/);
+      }
+    });
+
     it('reads secrets from an existing Secret without rendering one', function () {
       const objects = rendered.get('ci/full-values.yaml')!;
       assert.equal(findObjects(objects, 'Secret').length, 0);
