@@ -445,10 +445,11 @@ describe('helm chart triton-proxy', function () {
     });
 
     it('refuses a sampler the proxy does not know and a non-HTTP collector URL', function () {
-      for (const set of [
+      const refused: Array<Record<string, string>> = [
         { 'tracing.sampler': 'jaeger_remote' },
         { 'tracing.otlpEndpoint': 'otel-collector:4317' },
-      ]) {
+      ];
+      for (const set of refused) {
         const run = helmTemplate(helm, { set });
         assert.equal(run.ok, false, JSON.stringify(set));
         assert.match(run.stderr, /tracing/);
