@@ -10,7 +10,7 @@ import { runRoute, type KserveRoutesDeps, type RouteMeta } from './kserve';
 
 export interface SettingsRoutesDeps extends Pick<
   KserveRoutesDeps,
-  'access' | 'quota' | 'tracing' | 'errors' | 'bodyTimeoutMs'
+  'access' | 'quota' | 'tracing' | 'tracer' | 'errors' | 'bodyTimeoutMs'
 > {
   settings: SettingsService;
 }

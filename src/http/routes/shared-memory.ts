@@ -7,7 +7,7 @@ import { runRoute, type KserveRoutesDeps } from './kserve';
 
 export type SharedMemoryRoutesDeps = Pick<
   KserveRoutesDeps,
-  'access' | 'quota' | 'tracing' | 'errors'
+  'access' | 'quota' | 'tracing' | 'tracer' | 'errors'
 >;
 
 /** Triton's two shared-memory extensions: path segment and the word its messages use. */
