@@ -47,6 +47,7 @@ import {
   type ListenerTls,
 } from './http';
 import { GrpcFront } from './grpc';
+import { collectStatus } from './status';
 
 export const PROXY_VERSION = '0.1.0';
 
@@ -253,6 +254,7 @@ function createTracer(
  * module is constructed here and handed its dependencies (no singletons).
  */
 export async function startProxy(config: Config, options: ProxyOptions = {}): Promise<Proxy> {
+  const startedAt = Date.now();
   const logger =
     options.logger ?? createLogger({ level: config.log.level, format: config.log.format });
   const metrics = new Metrics({
@@ -504,7 +506,23 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
 
   access.start();
   closers.push(() => access.stop());
-  const errors = new ErrorReporter(logger);
+  const errors = new ErrorReporter(logger, undefined, undefined, config.status.recentErrors);
+  // The status page: read-only views of what the modules already track.
+  const status = () =>
+    collectStatus({
+      version: PROXY_VERSION,
+      replicaId: state.replicaId,
+      startedAt,
+      isReady,
+      stateHealth: () => state.health(),
+      replicas: () => state.replicas(),
+      servers: () => fleet.snapshot(),
+      staleServers: () => reconciler.staleServers(),
+      modelState: () => state.snapshot(),
+      admission: () => admission.stats(),
+      cacheResults: cache.enabled ? () => metrics.cacheResultsByModel() : undefined,
+      errors: () => errors.summary(),
+    });
   const httpDeps = {
     infer,
     generate,
@@ -531,6 +549,8 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
             metrics.countCompressedResponse(coding, before, after),
         }
       : undefined,
+    status,
+    statusRefreshSeconds: config.status.refreshSeconds,
   };
   const app = createApp(httpDeps);
   // headersTimeout must exceed keepAliveTimeout or idle sockets race a 408.

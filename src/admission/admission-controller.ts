@@ -45,6 +45,8 @@ export interface AdmissionStats {
   inflightBytes: number;
   accepting: boolean;
   byModel: ReadonlyMap<string, ModelAdmissionStats>;
+  /** Requests refused or dropped from the queue since start, by reason. */
+  rejected: Readonly<Partial<Record<AdmissionRejectReason, number>>>;
 }
 
 /** One model's limits, counters and FIFO queue; also a node of the ready ring. */
@@ -144,6 +146,7 @@ export class AdmissionController {
   private readonly lowWaiters = new Set<Waiter>();
   private accepting = true;
   private drainWaiters: Array<() => void> = [];
+  private readonly rejected: Partial<Record<AdmissionRejectReason, number>> = {};
 
   constructor(options: AdmissionOptions) {
     this.options = resolveAdmissionOptions(options);
@@ -265,6 +268,7 @@ export class AdmissionController {
   reserveBytes(bytes: number): ByteReservation {
     const max = this.options.maxInflightBytes;
     if (bytes > max) {
+      this.countRejection('bytes');
       this.options.hooks.onReject('bytes', '');
       throw payloadTooLarge(
         `request body of ${bytes} bytes exceeds the in-flight limit of ${max} bytes`,
@@ -301,6 +305,7 @@ export class AdmissionController {
   private takeBytes(bytes: number): void {
     const max = this.options.maxInflightBytes;
     if (this.inflightBytes + bytes > max) {
+      this.countRejection('bytes_full');
       this.options.hooks.onReject('bytes_full', '');
       throw new ProxyError(
         'OVERLOADED',
@@ -330,6 +335,10 @@ export class AdmissionController {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  private countRejection(reason: AdmissionRejectReason): void {
+    this.rejected[reason] = (this.rejected[reason] ?? 0) + 1;
+  }
+
   stats(): AdmissionStats {
     const byModel = new Map<string, ModelAdmissionStats>();
     for (const state of this.models.values()) {
@@ -346,6 +355,7 @@ export class AdmissionController {
       inflightBytes: this.inflightBytes,
       accepting: this.accepting,
       byModel,
+      rejected: { ...this.rejected },
     };
   }
 
@@ -371,6 +381,7 @@ export class AdmissionController {
   }
 
   private rejectNow(reason: AdmissionRejectReason, model: string, error: Error): Promise<Permit> {
+    this.countRejection(reason);
     this.options.hooks.onReject(reason, model);
     return Promise.reject(error);
   }
@@ -503,6 +514,7 @@ export class AdmissionController {
 
   private leaveQueue(waiter: Waiter, reason: AdmissionRejectReason, error: Error): void {
     this.dequeue(waiter);
+    this.countRejection(reason);
     this.options.hooks.onReject(reason, waiter.state.name);
     waiter.reject(error);
     // The departed waiter may have been the head holding back on the byte cap.

@@ -656,6 +656,20 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           env: 'METRICS_MODEL_LABEL_LIMIT',
         },
       },
+      status: {
+        refreshSeconds: {
+          doc: 'The /status page reloads itself this often (seconds); 0 turns the reload off.',
+          format: 'nat',
+          default: 5,
+          env: 'STATUS_REFRESH_SECONDS',
+        },
+        recentErrors: {
+          doc: 'Failed requests kept for /status and /status.json (the last N, in a fixed ring).',
+          format: 'nat',
+          default: 50,
+          env: 'STATUS_RECENT_ERRORS',
+        },
+      },
       tracing: {
         enabled: {
           doc: 'Accept W3C traceparent, forward it to Triton and log the trace id (implied when an OTLP endpoint is set).',

@@ -4,7 +4,7 @@ import type { TritonServerConfig } from '../config';
 import { CircuitBreaker } from '../resilience';
 import { TritonClient, type ChannelSettings } from '../triton';
 import type { Logger, Metrics } from '../observability';
-import { Upstream } from './upstream';
+import { Upstream, type UpstreamSnapshot } from './upstream';
 
 export interface FleetOptions {
   packageDefinition: PackageDefinition;
@@ -50,6 +50,11 @@ export class Fleet {
 
   get servers(): readonly Upstream[] {
     return this.list;
+  }
+
+  /** Every server as the status page shows it. */
+  snapshot(): UpstreamSnapshot[] {
+    return this.list.map((s) => s.snapshot());
   }
 
   get(name: string): Upstream | undefined {

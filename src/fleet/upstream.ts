@@ -12,7 +12,7 @@ import {
   type ModelStreamOptions,
   type UnaryResponseSink,
 } from '../triton';
-import type { Metrics } from '../observability';
+import { RecentCalls, type Metrics, type RecentCallsSummary } from '../observability';
 import { ProxyError, isProxyError } from '../errors';
 
 const BREAKER_GAUGE: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2 };
@@ -39,6 +39,21 @@ const NO_ANSWER: ReadonlySet<number> = new Set([
   GrpcStatus.DEADLINE_EXCEEDED,
   GrpcStatus.CANCELLED,
 ]);
+
+/** One server as the status page shows it: a copy, safe to keep and serialize. */
+export interface UpstreamSnapshot {
+  readonly name: string;
+  readonly address: string;
+  readonly group: string;
+  /** Last health answer. */
+  readonly ready: boolean;
+  readonly draining: boolean;
+  readonly breaker: BreakerState;
+  /** Calls this replica has on the server now. */
+  readonly inflight: number;
+  /** Attempts that reached the server (breaker rejections and callers leaving excluded). */
+  readonly recent: RecentCallsSummary;
+}
 
 export interface UpstreamDeps {
   client: TritonClient;
@@ -74,6 +89,8 @@ export class Upstream implements BalancedServer {
   lastAnswerAt = 0;
   /** Bumped by abandonInflight(); a CANCELLED call that saw it change was ours to cancel. */
   private abandonments = 0;
+  /** Recent attempts for the status page: counters in a sliding window, nothing allocated per call. */
+  private readonly recent = new RecentCalls();
 
   constructor(config: TritonServerConfig, deps: UpstreamDeps) {
     this.name = config.name;
@@ -94,6 +111,19 @@ export class Upstream implements BalancedServer {
   /** Sets this server's breaker gauge (also after a draining predecessor of the same name dropped it). */
   publishBreakerState(): void {
     this.metrics.breakerState.labels(this.name).set(BREAKER_GAUGE[this.breaker.state]);
+  }
+
+  snapshot(): UpstreamSnapshot {
+    return {
+      name: this.name,
+      address: this.address,
+      group: this.group,
+      ready: this.ready,
+      draining: this.draining,
+      breaker: this.breaker.state,
+      inflight: this.outstanding,
+      recent: this.recent.summary(performance.now()),
+    };
   }
 
   /** Eligible for new requests: healthy, not leaving, breaker letting calls through. */
@@ -222,22 +252,28 @@ export class Upstream implements BalancedServer {
     this.outstanding++;
     const start = performance.now();
     const abandonments = this.abandonments;
+    // False when the breaker refused the call: it never reached the server.
+    let reached = false;
+    let failed = true;
     try {
-      const result = await this.breaker.execute(() =>
-        fn().catch((err: unknown) => {
+      const result = await this.breaker.execute(() => {
+        reached = true;
+        return fn().catch((err: unknown) => {
           const code = (err as ServiceError).code;
           if (typeof code === 'number' && !NO_ANSWER.has(code))
             this.lastAnswerAt = performance.now();
           throw this.mapError(err, abandonments !== this.abandonments, signal);
-        }),
-      );
+        });
+      });
       this.lastAnswerAt = performance.now();
       this.okAttempts.inc();
+      failed = false;
       return result;
     } catch (err) {
       const e = err as ProxyError;
       if (e.code === 'CLIENT_CLOSED') {
         // The caller left: an attempt that says nothing about this server.
+        reached = false;
         this.metrics.upstreamAttempts.labels(this.name, 'client_closed').inc();
         throw err;
       }
@@ -246,7 +282,9 @@ export class Upstream implements BalancedServer {
       this.metrics.upstreamErrors.labels(this.name, code).inc();
       throw err;
     } finally {
-      this.latency.observe((performance.now() - start) / 1000);
+      const end = performance.now();
+      this.latency.observe((end - start) / 1000);
+      if (reached) this.recent.record((end - start) / 1000, failed, end);
       this.settleOne();
     }
   }

@@ -8,11 +8,12 @@ import { settingsRoutes, type SettingsRoutesDeps } from './routes/settings';
 import { sharedMemoryRoutes } from './routes/shared-memory';
 import { ServedExtensions } from '../protocol';
 import { probeRoutes, type ProbeDeps } from './routes/probes';
+import { statusRoutes, type StatusRouteDeps } from './routes/status';
 import { authenticateRequests, clientLabelOf } from './auth';
 import { requestIdOf } from './context';
 import { sendError } from './send';
 
-export interface AppDeps extends KserveRoutesDeps, SettingsRoutesDeps, ProbeDeps {
+export interface AppDeps extends KserveRoutesDeps, SettingsRoutesDeps, ProbeDeps, StatusRouteDeps {
   registry: Registry;
   httpMetrics: HttpMetrics;
 }
@@ -26,8 +27,14 @@ export const NORMALIZED_PATHS: Array<[string, string]> = [
   ['^/v2/(system|cuda)sharedmemory/region/[^/]+', '/v2/$1sharedmemory/region/#region'],
 ];
 
-/** The proxy's own GET-only paths (probes and the scrape). */
-const PROBE_PATHS: ReadonlySet<string> = new Set(['/health/live', '/health/ready', '/metrics']);
+/** The proxy's own GET-only paths (probes, the scrape and the status page). */
+const PROBE_PATHS: ReadonlySet<string> = new Set([
+  '/health/live',
+  '/health/ready',
+  '/metrics',
+  '/status',
+  '/status.json',
+]);
 
 /** The `path` label of requests no route serves. */
 export const UNMATCHED_PATH = '#unmatched';
@@ -77,6 +84,7 @@ export function createApp(deps: AppDeps): Express {
     next();
   });
   app.use(probeRoutes(deps));
+  app.use(statusRoutes(deps));
   app.use('/v2', authenticateRequests(deps.access));
   // Each router claims the extensions it serves; GET /v2 (in kserveRoutes) lists them.
   const served = new ServedExtensions();

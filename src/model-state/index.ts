@@ -34,5 +34,6 @@ export type {
   ModelStatus,
   ReconcileOutcome,
   ReplaceOptions,
+  ReplicaSeen,
   StoreHealth,
 } from './types';

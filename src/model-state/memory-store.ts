@@ -1,6 +1,6 @@
 import { LocalLocks } from './local-locks';
 import { StoreBase, type StoreOptions } from './store-base';
-import type { ModelStateLock, StoreHealth } from './types';
+import type { ModelStateLock, ReplicaSeen, StoreHealth } from './types';
 
 export type MemoryStoreOptions = StoreOptions;
 
@@ -18,6 +18,10 @@ export class MemoryModelStateStore extends StoreBase {
 
   health(): StoreHealth {
     return { backend: 'memory', up: true };
+  }
+
+  replicas(): Promise<readonly ReplicaSeen[]> {
+    return Promise.resolve([{ id: this.replicaId, lastSeenAt: Date.now(), self: true }]);
   }
 
   start(): Promise<void> {

@@ -12,7 +12,13 @@ import {
 import { SCRIPTS } from './redis-scripts';
 import { entryField } from './snapshot';
 import { StoreBase, type StoreOptions } from './store-base';
-import type { LoadFailure, ModelStateEntry, ModelStateLock, StoreHealth } from './types';
+import type {
+  LoadFailure,
+  ModelStateEntry,
+  ModelStateLock,
+  ReplicaSeen,
+  StoreHealth,
+} from './types';
 
 export interface RedisStoreOptions extends StoreOptions {
   connection: RedisConnectionOptions;
@@ -53,8 +59,17 @@ export function redisKeys(prefix: string) {
     fence: (name: string) => `${prefix}fence:${name}`,
     generations: `${prefix}generations`,
     channel: `${prefix}changes`,
+    /** Sorted set: replica id -> time of its last announcement. */
+    replicas: `${prefix}replicas`,
   };
 }
+
+/** Replicas announce themselves this often (or every resync interval when shorter). */
+const PRESENCE_INTERVAL_MS = 10_000;
+/** A replica that missed this many announcements is no longer listed as seen. */
+const PRESENCE_MISSED = 3;
+/** Announcements older than this are deleted from the set. */
+const PRESENCE_FORGET_MS = 10 * 60_000;
 
 /** Fence counters outlive their locks by this much (tokens stay increasing without them: see the script). */
 const FENCE_TTL_MS = 24 * 60 * 60 * 1000;
@@ -91,6 +106,8 @@ export class RedisModelStateStore extends StoreBase {
   private resyncing: Promise<void> | undefined;
   private resyncAgain = false;
   private resyncTimer: NodeJS.Timeout | undefined;
+  private presenceTimer: NodeJS.Timeout | undefined;
+  private readonly presenceIntervalMs: number;
   private readonly firstSync: Promise<void>;
   private firstSyncDone: () => void = () => undefined;
 
@@ -98,6 +115,7 @@ export class RedisModelStateStore extends StoreBase {
     super(options);
     this.keys = redisKeys(options.keyPrefix ?? 'triton-proxy:');
     this.resyncIntervalMs = options.resyncIntervalMs;
+    this.presenceIntervalMs = Math.max(1, Math.min(options.resyncIntervalMs, PRESENCE_INTERVAL_MS));
     this.startTimeoutMs = options.startTimeoutMs ?? options.connection.connectTimeoutMs;
     this.client = new Redis(buildRedisOptions(options.connection, `${this.replicaId}:state`));
     // Pub/sub needs a connection of its own: a subscribed connection cannot run commands.
@@ -128,12 +146,52 @@ export class RedisModelStateStore extends StoreBase {
     }
     this.resyncTimer = setInterval(() => void this.resync(), this.resyncIntervalMs);
     this.resyncTimer.unref();
+    void this.announce();
+    this.presenceTimer = setInterval(() => void this.announce(), this.presenceIntervalMs);
+    this.presenceTimer.unref();
+  }
+
+  /** Says "this replica is here" in the replicas set, and forgets replicas long silent. */
+  private async announce(): Promise<void> {
+    if (!this.writable()) return;
+    const now = Date.now();
+    try {
+      await this.timed('announce', () =>
+        this.client
+          .multi()
+          .zadd(this.keys.replicas, now, this.replicaId)
+          .zremrangebyscore(this.keys.replicas, '-inf', now - PRESENCE_FORGET_MS)
+          .exec(),
+      );
+    } catch {
+      // The status page shows fewer replicas until the next announcement; nothing else depends on it.
+    }
+  }
+
+  async replicas(): Promise<readonly ReplicaSeen[]> {
+    const self: ReplicaSeen = { id: this.replicaId, lastSeenAt: Date.now(), self: true };
+    if (!this.writable()) return [self];
+    try {
+      const since = Date.now() - PRESENCE_MISSED * this.presenceIntervalMs;
+      const flat = await this.timed('replicas', () =>
+        this.client.zrangebyscore(this.keys.replicas, since, '+inf', 'WITHSCORES'),
+      );
+      const seen: ReplicaSeen[] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const id = flat[i]!;
+        if (id !== this.replicaId) seen.push({ id, lastSeenAt: Number(flat[i + 1]), self: false });
+      }
+      return [self, ...seen.sort((a, b) => a.id.localeCompare(b.id))];
+    } catch {
+      return [self];
+    }
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.resyncTimer);
+    clearInterval(this.presenceTimer);
     this.state.close();
     this.firstSyncDone();
     await Promise.all([this.client, this.subscriber].map((redis) => this.disconnect(redis)));

@@ -14,6 +14,7 @@ import type {
   ModelStateStore,
   ModelStatus,
   ReplaceOptions,
+  ReplicaSeen,
   StoreHealth,
 } from './types';
 
@@ -52,6 +53,7 @@ export abstract class StoreBase implements ModelStateStore {
   }
 
   abstract health(): StoreHealth;
+  abstract replicas(): Promise<readonly ReplicaSeen[]>;
   abstract start(): Promise<void>;
   abstract close(): Promise<void>;
   abstract resync(): Promise<void>;

@@ -122,6 +122,15 @@ export interface ModelStateLock {
   extend(ttlMs: number): Promise<boolean>;
 }
 
+/** A proxy replica that announced itself in shared state recently. */
+export interface ReplicaSeen {
+  readonly id: string;
+  /** Its last announcement, ms since epoch. */
+  readonly lastSeenAt: number;
+  /** This replica. */
+  readonly self: boolean;
+}
+
 export interface StoreHealth {
   readonly backend: 'memory' | 'redis';
   readonly up: boolean;
@@ -176,6 +185,12 @@ export interface ModelStateStore {
   /** An exclusive lock with a fencing token, or null when someone else holds it. */
   acquireLock(name: string, ttlMs: number): Promise<ModelStateLock | null>;
   health(): StoreHealth;
+  /**
+   * Replicas seen recently (this one always included), for the status page:
+   * read from Redis on each call, never on the request path. Only this one
+   * in memory or while Redis is unreachable. Never rejects.
+   */
+  replicas(): Promise<readonly ReplicaSeen[]>;
   start(): Promise<void>;
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ export { HttpMetrics, HTTP_DURATION_METRIC } from './http-metrics';
 export type { Stage } from './metrics';
 export { ModelLabels } from './model-labels';
 export { ErrorReporter } from './error-reporter';
+export type { ErrorSummary, RecentError } from './error-reporter';
 export { acceptRequestId, parseTraceparent } from './request-id';
 export { startTracing, tracingSettings } from './tracing';
 export type {
@@ -17,3 +18,5 @@ export type {
   TracingSettings,
   UpstreamRpc,
 } from './tracing';
+export { RecentCalls } from './recent-calls';
+export type { RecentCallsOptions, RecentCallsSummary } from './recent-calls';

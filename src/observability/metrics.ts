@@ -345,6 +345,26 @@ export class Metrics {
     }
   }
 
+  /**
+   * Cache lookups since start per model label (hit, miss, bypass), read
+   * from the cache request counter: the status page's hit ratio costs the
+   * request path nothing more than the metric it already bumps.
+   */
+  async cacheResultsByModel(): Promise<Map<string, { hit: number; miss: number; bypass: number }>> {
+    const byModel = new Map<string, { hit: number; miss: number; bypass: number }>();
+    for (const { labels, value } of (await this.cacheRequests.get()).values) {
+      const model = String(labels.model);
+      const result = labels.result;
+      let counts = byModel.get(model);
+      if (counts === undefined) {
+        counts = { hit: 0, miss: 0, bypass: 0 };
+        byModel.set(model, counts);
+      }
+      if (result === 'hit' || result === 'miss' || result === 'bypass') counts[result] += value;
+    }
+    return byModel;
+  }
+
   /** What `triton_proxy_ready` reports, asked at every scrape. */
   /** Exports triton_proxy_redis_up, at 0 until the state store's Redis connects. */
   exportRedisUp(): void {
