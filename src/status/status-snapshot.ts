@@ -37,7 +37,10 @@ export interface ServerStatus {
   readonly health: ServerHealth;
   readonly breaker: UpstreamSnapshot['breaker'];
   readonly inflight: number;
-  /** Its repository index could not be read lately: its models' state is the last known. */
+  /**
+   * Its models' state is the last known, not current: the server fails its
+   * health checks, or its repository index could not be read lately.
+   */
   readonly stale: boolean;
   readonly recent: {
     readonly windowSeconds: number;
@@ -202,8 +205,12 @@ export async function collectStatus(sources: StatusSources): Promise<StatusSnaps
   const [replicas, cache] = await Promise.all([sources.replicas(), cacheOf(sources)]);
   const readiness = sources.isReady();
   const health = sources.stateHealth();
-  const stale = new Set(sources.staleServers());
   const fleet = sources.servers();
+  // A server that does not answer is not read either: what the state says of it is last known.
+  const stale = new Set([
+    ...sources.staleServers(),
+    ...fleet.filter((s) => !s.ready && !s.draining).map((s) => s.name),
+  ]);
   const admission = sources.admission();
   const errors = sources.errors();
   return {
