@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Makes Debian's headless-capable Chromium available at /usr/bin/chromium for
-# the status page's browser test. Installs the package only when it is
-# missing, refreshing apt's lists first only then (fast when present).
+# Makes Debian's Chromium available at /usr/bin/chromium for the status
+# page's browser test (npm run test:browser). Does nothing when it is there;
+# otherwise installs the package, refreshing apt's lists first only when the
+# package is unknown or the install fails on outdated lists.
 set -euo pipefail
 if [ -x /usr/bin/chromium ]; then exit 0; fi
 SUDO=""
@@ -9,8 +10,11 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 # Other installs may hold dpkg's lock for a while on a shared machine: wait for it.
 APT=(-o DPkg::Lock::Timeout=600)
-if ! apt-cache show chromium >/dev/null 2>&1; then
+install() {
+  $SUDO apt-get "${APT[@]}" install -y -qq --no-install-recommends chromium fonts-dejavu-core >&2
+}
+if ! apt-cache show chromium >/dev/null 2>&1 || ! install; then
   $SUDO apt-get "${APT[@]}" update -qq >&2
+  install
 fi
-$SUDO apt-get "${APT[@]}" install -y -qq --no-install-recommends chromium fonts-dejavu-core >&2
 test -x /usr/bin/chromium

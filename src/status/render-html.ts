@@ -33,12 +33,12 @@ h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:20px 0 6px}
 .scroll{overflow-x:auto;-webkit-overflow-scrolling:touch}
 table{border-collapse:collapse;min-width:100%}
 th,td{border-bottom:1px solid var(--line);padding:4px 8px;text-align:left;white-space:nowrap;vertical-align:top}
-td.msg{white-space:normal;min-width:16em}
+td.msg{white-space:normal;min-width:12em;max-width:40em;word-break:break-word}
 th{font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 .badge{display:inline-block;padding:0 6px;border-radius:8px;font-size:12px;font-weight:600;color:#fff}
-.ok{background:var(--ok)}.warn{background:var(--warn)}.bad{background:var(--bad)}.none{background:var(--muted)}
-tr.bad td:first-child{border-left:4px solid var(--bad)}tr.warn td:first-child{border-left:4px solid var(--warn)}
+.badge.ok{background:var(--ok)}.badge.warn{background:var(--warn)}.badge.bad{background:var(--bad)}.badge.none{background:var(--muted)}
+tr.row-bad td:first-child{border-left:4px solid var(--bad)}tr.row-warn td:first-child{border-left:4px solid var(--warn)}
 `;
 
 function badge(text: string, level: 'ok' | 'warn' | 'bad' | 'none'): string {
@@ -115,20 +115,21 @@ function serversSection(s: StatusSnapshot): string {
       x.breaker === 'closed' ? 'ok' : x.breaker === 'open' ? 'bad' : 'warn',
     );
     const stale = x.stale ? ` ${badge('stale', 'warn')}` : '';
-    return `<tr class="${level}" data-server="${escapeHtml(x.name)}"><td>${escapeHtml(x.name)}</td><td>${escapeHtml(x.address)}</td><td>${escapeHtml(x.group)}</td><td>${health}${stale}</td><td>${breaker}</td><td class="num">${x.inflight}</td><td class="num">${x.recent.calls}</td><td class="num">${percent(x.recent.errorRatio)}</td><td class="num">${x.recent.p99Ms === null ? '–' : `${x.recent.p99Ms} ms`}</td></tr>`;
+    // What on-call needs first comes first: on a phone the later columns scroll.
+    return `<tr class="row-${level}" data-server="${escapeHtml(x.name)}"><td>${escapeHtml(x.name)}</td><td>${health}${stale}</td><td>${breaker}</td><td class="num">${x.inflight}</td><td class="num">${percent(x.recent.errorRatio)}</td><td class="num">${x.recent.p99Ms === null ? '–' : `${x.recent.p99Ms} ms`}</td><td class="num">${x.recent.calls}</td><td>${escapeHtml(x.address)}</td><td>${escapeHtml(x.group)}</td></tr>`;
   });
   const window = s.servers[0]?.recent.windowSeconds ?? 60;
   return table(
     [
       'server',
-      'address',
-      'group',
       'health',
       'breaker',
       'in flight',
-      `calls (${window} s)`,
-      'errors',
+      `errors (${window} s)`,
       'p99',
+      'calls',
+      'address',
+      'group',
     ],
     rows,
     'No Triton server is configured.',
@@ -172,7 +173,7 @@ function admissionSection(s: StatusSnapshot): string {
 </div>`;
   const rows = a.byModel.map(
     (m) =>
-      `<tr class="${m.queued > 0 ? 'warn' : ''}"><td>${escapeHtml(m.model)}</td><td class="num">${m.queued} / ${m.maxQueue}</td><td class="num">${m.inflight} / ${m.maxInflight}</td></tr>`,
+      `<tr class="${m.queued > 0 ? 'row-warn' : ''}"><td>${escapeHtml(m.model)}</td><td class="num">${m.queued} / ${m.maxQueue}</td><td class="num">${m.inflight} / ${m.maxInflight}</td></tr>`,
   );
   return (
     facts +
@@ -198,10 +199,10 @@ function errorsSection(s: StatusSnapshot): string {
   const counts = e.byCode.map((c) => `<span>${badge(c.code, 'none')} ${c.count}</span>`).join('');
   const rows = e.recent.map(
     (x) =>
-      `<tr><td>${escapeHtml(x.at.slice(11, 19))}</td><td>${escapeHtml(x.code)}</td><td class="num">${x.status}</td><td>${escapeHtml(x.server ?? '')}</td><td>${escapeHtml(x.path)}</td><td class="msg">${escapeHtml(x.message)}</td></tr>`,
+      `<tr><td>${escapeHtml(x.at.slice(11, 19))}</td><td>${escapeHtml(x.code)}</td><td>${escapeHtml(x.server ?? '')}</td><td class="msg">${escapeHtml(x.message)}</td><td class="num">${x.status}</td><td>${escapeHtml(x.path)}</td></tr>`,
   );
   return `${counts === '' ? '' : `<div class="facts">${counts}</div>`}${table(
-    ['time (UTC)', 'code', 'HTTP', 'server', 'path', 'message'],
+    ['time (UTC)', 'code', 'server', 'message', 'HTTP', 'path'],
     rows,
     'No failed request since start.',
   )}`;

@@ -86,8 +86,8 @@ describe('status page through the running proxy (fake Tritons over real gRPC)', 
       assert.equal(answer.headers.get('cache-control'), 'no-store');
       assert.match(answer.headers.get('content-security-policy') ?? '', /default-src 'none'/);
       const html = answer.text;
-      assert.match(html, /<tr class="bad" data-server="t1">.*not ready.*stale/);
-      assert.match(html, /<tr class="bad" data-server="t2">.*badge bad">open</);
+      assert.match(html, /<tr class="row-bad" data-server="t1">.*not ready.*stale/);
+      assert.match(html, /<tr class="row-bad" data-server="t2">.*badge bad">open</);
       assert.match(html, /queued <b data-field="queued">5<\/b>/);
       assert.match(html, /illegal memory access/);
     });

@@ -204,7 +204,7 @@ describe('status page HTML', () => {
 
   it('shows the not-ready server, the open breaker, the queue, the shed counts, the cache and the errors', async () => {
     const html = renderStatusPage(await collectStatus(await sources()), { refreshSeconds: 5 });
-    const row = /<tr class="bad" data-server="b">(.*?)<\/tr>/.exec(html)?.[1] ?? '';
+    const row = /<tr class="row-bad" data-server="b">(.*?)<\/tr>/.exec(html)?.[1] ?? '';
     assert.match(row, /not ready/);
     assert.match(row, /badge bad">open</);
     assert.match(row, /stale/);
