@@ -175,6 +175,15 @@ describe('status page through the running proxy (fake Tritons over real gRPC)', 
       assert.equal(s.replica.id, 'replica-a');
     });
 
+    it('answers another method than GET with 405 and Allow', async () => {
+      const { url } = await proxyWith({});
+      for (const path of ['/status', '/status.json']) {
+        const answer = await httpRequest(`${url}${path}`, { method: 'POST', body: '{}' });
+        assert.equal(answer.status, 405, `${path}: ${answer.text}`);
+        assert.equal(answer.headers.get('allow'), 'GET, HEAD');
+      }
+    });
+
     it('needs the read scope when authentication is on: 401 without a key, 403 without read, 200 with it', async () => {
       const dir = mkdtempSync(join(tmpdir(), 'status-keys-'));
       closers.push(() => Promise.resolve(rmSync(dir, { recursive: true, force: true })));
