@@ -19,6 +19,7 @@ from . import (
     checks_inference,
     checks_parity,
     checks_repository,
+    checks_tracing,
     layout,
     perf,
     repository,
@@ -103,6 +104,8 @@ def main() -> int:
         checks_repository.run(ctx)
         checks_parity.run(ctx, args.repo_root / "README.md")
         checks_grpc.run(server.grpc_port, proxy.grpc_port if proxy_running and proxy else None, report)
+        # A server and proxy of its own: OpenTelemetry trace mode changes what Triton's trace settings accept.
+        checks_tracing.run(report, env_layout, models, args.workdir / "tracing", args.repo_root, proxy_running)
         if args.skip_perf:
             report.skip("perf", "perf_analyzer runs", "--skip-perf")
         else:

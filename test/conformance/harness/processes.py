@@ -78,7 +78,7 @@ class ManagedProcess:
 
 
 class TritonServer:
-    def __init__(self, layout: Layout, repository: Path, workdir: Path):
+    def __init__(self, layout: Layout, repository: Path, workdir: Path, otlp_traces_url: str | None = None):
         self.http_port = free_port()
         self.grpc_port = free_port()
         argv = [
@@ -100,6 +100,16 @@ class TritonServer:
             "--exit-timeout-secs=5",
             "--log-verbose=0",
         ]
+        if otlp_traces_url:
+            # OpenTelemetry trace mode, exporting to the tracing check's
+            # receiver; off for every model until the check turns one on.
+            argv += [
+                "--trace-config=mode=opentelemetry",
+                f"--trace-config=opentelemetry,url={otlp_traces_url}",
+                "--trace-config=opentelemetry,bsp_schedule_delay=200",
+                "--trace-config=rate=1",
+                "--trace-config=level=OFF",
+            ]
         self.process = ManagedProcess(
             "tritonserver", argv, layout.server_env(dict(os.environ)), workdir / "tritonserver.log"
         )
@@ -114,7 +124,7 @@ class TritonServer:
 class Proxy:
     """The proxy exactly as deployed: `node dist/src/main.js`, configured by env."""
 
-    def __init__(self, repo_root: Path, upstream_grpc_port: int, workdir: Path):
+    def __init__(self, repo_root: Path, upstream_grpc_port: int, workdir: Path, otlp_endpoint: str | None = None):
         self.http_port = free_port()
         self.grpc_port = free_port()
         env = dict(os.environ)
@@ -132,6 +142,14 @@ class Proxy:
             }
         )
         env.pop("REDIS_URL", None)
+        if otlp_endpoint:
+            # Traces only for requests that arrive with a sampled traceparent.
+            env.update(
+                {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+                    "OTEL_TRACES_SAMPLER": "parentbased_always_off",
+                }
+            )
         self.process = ManagedProcess("proxy", ["node", "dist/src/main.js"], env, workdir / "proxy.log", cwd=repo_root)
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:

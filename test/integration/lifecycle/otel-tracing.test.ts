@@ -277,6 +277,19 @@ describe('OpenTelemetry traces through the proxy (local OTLP/HTTP receiver, fake
     assert.match(sent.traceId, /^[0-9a-f]{32}$/);
   });
 
+  it('with parentbased_always_off traces only requests that come with a sampled traceparent', async () => {
+    fakes = await startFakes(1);
+    const { url } = await startTraced({ OTEL_TRACES_SAMPLER: 'parentbased_always_off' });
+    assert.equal((await infer(url)).status, 200);
+    assert.equal((await infer(url, { headers: { traceparent: TRACEPARENT } })).status, 200);
+    const sent = receivedTraceparent(fakes[0]!);
+    await closeAndFlush();
+    const servers = receiver.spans.filter((s) => s.kind === SERVER);
+    assert.equal(servers.length, 1, JSON.stringify(servers.map((s) => s.traceId)));
+    assert.equal(servers[0]!.traceId, TRACE_ID);
+    assert.equal(sent.flags, '01');
+  });
+
   it('refuses a sampler ratio outside 0..1 and an endpoint that is not an http URL, naming the variable', async () => {
     fakes = await startFakes(1);
     await assert.rejects(
