@@ -10,7 +10,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export PATH="$(scripts/ensure-node.sh):$PATH"
 # Install only when node_modules is missing or older than the lock file, so a
 # second run starts in seconds (npm ci would delete and reinstall everything).
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# DEMO_SKIP_INSTALL=1 never installs: the test suite runs the demo while its
+# own node_modules is in use, and a reinstall there would pull it from under it.
+if [ "${DEMO_SKIP_INSTALL:-}" != 1 ] && { [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
   npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run build --silent

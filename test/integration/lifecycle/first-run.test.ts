@@ -105,6 +105,9 @@ describe("a newcomer's first run", () => {
           HOME: process.env.HOME ?? '',
           PORT: String(port),
           GRPC_PORT: '0',
+          // npm test is using node_modules: a reinstall (after a rebase made the lock
+          // file newer) would delete it under the tests still to run.
+          DEMO_SKIP_INSTALL: '1',
         },
         stdio: ['ignore', 'pipe', 'pipe'],
         detached: true,
