@@ -1,5 +1,6 @@
 import { ProxyError, invalidRequest, isProxyError } from '../errors';
 import type { Fleet, Upstream } from '../fleet';
+import { namedServer } from './named-server';
 import type { Router } from '../routing';
 import type { ModelStateStore } from '../model-state';
 import { mergeIndexes, mergeModelStats, type IndexEntry } from './merge';
@@ -185,16 +186,6 @@ export class ControlService {
     return out;
   }
 
-  private targetServer(target: string | undefined): Upstream | undefined {
-    if (target === undefined || target === '') return undefined;
-    const s = this.deps.fleet.get(target);
-    if (!s)
-      throw invalidRequest(
-        `unknown Triton server '${target}' (known: ${this.deps.fleet.servers.map((x) => x.name).join(', ')})`,
-      );
-    return s;
-  }
-
   /**
    * Loads on the named server, or on the least loaded server the routing
    * rules allow; returns the server used. Shared state says LOADING while it
@@ -214,7 +205,7 @@ export class ControlService {
     target: string | undefined,
     meta: CallMeta,
   ): Promise<string> {
-    let server = this.targetServer(target);
+    let server = namedServer(this.deps.fleet, target);
     if (!server) {
       const candidates = this.deps.router.candidatesForLoad(model);
       server = candidates.sort((a, b) => a.outstanding / a.weight - b.outstanding / b.weight)[0];
@@ -262,7 +253,7 @@ export class ControlService {
     target: string | undefined,
     meta: CallMeta,
   ): Promise<string[]> {
-    const named = this.targetServer(target);
+    const named = namedServer(this.deps.fleet, target);
     const snapshot = this.deps.state.snapshot();
     const holders = named
       ? [named]

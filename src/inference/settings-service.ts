@@ -1,5 +1,6 @@
-import { ProxyError, invalidRequest, toProxyError } from '../errors';
+import { ProxyError, toProxyError } from '../errors';
 import type { Fleet, Upstream } from '../fleet';
+import { namedServer } from './named-server';
 import type { ModelStateStore } from '../model-state';
 import type { Router } from '../routing';
 import type { CallMeta } from './control-service';
@@ -114,23 +115,13 @@ export class SettingsService {
     });
   }
 
-  private named(target: string | undefined): Upstream | undefined {
-    if (target === undefined || target === '') return undefined;
-    const s = this.deps.fleet.get(target);
-    if (!s)
-      throw invalidRequest(
-        `unknown Triton server '${target}' (known: ${this.deps.fleet.servers.map((x) => x.name).join(', ')})`,
-      );
-    return s;
-  }
-
   /**
    * The server a read asks. For a model, one where it is READY; when none
    * is, any available server, whose own answer (Triton: 400 "Request for
    * unknown model") is the client's.
    */
   private readServer(target: string | undefined, model: string): Upstream {
-    const named = this.named(target);
+    const named = namedServer(this.deps.fleet, target);
     if (named) return named;
     if (model !== '') {
       const pick = this.deps.router.pick({ model, version: '' });
@@ -148,7 +139,7 @@ export class SettingsService {
    * is READY, or one server to give Triton's answer when it is nowhere.
    */
   private updateServers(target: string | undefined, model: string): Upstream[] {
-    const named = this.named(target);
+    const named = namedServer(this.deps.fleet, target);
     if (named) return [named];
     const servers = this.deps.fleet.servers.filter((s) => !s.draining);
     if (model !== '') {

@@ -12,6 +12,7 @@ import {
   type GrpcTestProxy,
 } from '../../helpers/grpc-client';
 import type { FakeTriton } from '../../../src/fake-triton';
+import { TRITON_EXTENSIONS } from '../../../src/protocol';
 
 const A = Array.from({ length: 16 }, (_, i) => i);
 const B = Array.from({ length: 16 }, () => 1);
@@ -309,21 +310,7 @@ describe('gRPC front end: GRPC_PORT=0', () => {
 
 describe('gRPC front end: ServerMetadata extensions', () => {
   it('lists the extensions of the server it serves RPCs for, never shared memory', async () => {
-    const all = [
-      'classification',
-      'sequence',
-      'model_repository',
-      'model_repository(unload_dependents)',
-      'schedule_policy',
-      'model_configuration',
-      'system_shared_memory',
-      'cuda_shared_memory',
-      'binary_tensor_data',
-      'parameters',
-      'statistics',
-      'trace',
-      'logging',
-    ];
+    const all = [...TRITON_EXTENSIONS];
     const [fake] = (await startFakes(1, { extensions: all })) as [FakeTriton];
     const p = await startGrpcTestProxy({ TRITON_SERVERS: serversEnv([fake]) });
     const client = new GrpcTestClient(p.grpcAddress);
