@@ -28,48 +28,44 @@ const PAGE_POLICY =
 export function statusRoutes(deps: StatusRouteDeps): ExpressRouter {
   const router = ExpressRouter();
   const authenticate = authenticateRequests(deps.access);
-  router.get('/status.json', authenticate, (req, res) => {
-    runRoute(
-      deps,
-      'read',
-      '',
-      req,
-      res,
-      () => clientOf(res),
-      async () => {
-        const body = JSON.stringify(await deps.status());
-        res.writeHead(200, {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(body),
-          'cache-control': 'no-store',
-        });
-        res.end(body);
-      },
-    );
+  // Both views read one fresh snapshot; only the rendering and headers differ.
+  const serve = (
+    path: string,
+    render: (snapshot: Awaited<ReturnType<StatusRouteDeps['status']>>) => string,
+    headers: Record<string, string>,
+  ): void => {
+    router.get(path, authenticate, (req, res) => {
+      runRoute(
+        deps,
+        'read',
+        '',
+        req,
+        res,
+        () => clientOf(res),
+        async () => {
+          const body = render(await deps.status());
+          res.writeHead(200, {
+            ...headers,
+            'content-length': Buffer.byteLength(body),
+            'cache-control': 'no-store',
+          });
+          res.end(body);
+        },
+      );
+    });
+  };
+  serve('/status.json', (snapshot) => JSON.stringify(snapshot), {
+    'content-type': 'application/json',
   });
-  router.get('/status', authenticate, (req, res) => {
-    runRoute(
-      deps,
-      'read',
-      '',
-      req,
-      res,
-      () => clientOf(res),
-      async () => {
-        const body = renderStatusPage(await deps.status(), {
-          refreshSeconds: deps.statusRefreshSeconds,
-        });
-        res.writeHead(200, {
-          'content-type': 'text/html; charset=utf-8',
-          'content-length': Buffer.byteLength(body),
-          'cache-control': 'no-store',
-          'content-security-policy': PAGE_POLICY,
-          'x-content-type-options': 'nosniff',
-          'referrer-policy': 'no-referrer',
-        });
-        res.end(body);
-      },
-    );
-  });
+  serve(
+    '/status',
+    (snapshot) => renderStatusPage(snapshot, { refreshSeconds: deps.statusRefreshSeconds }),
+    {
+      'content-type': 'text/html; charset=utf-8',
+      'content-security-policy': PAGE_POLICY,
+      'x-content-type-options': 'nosniff',
+      'referrer-policy': 'no-referrer',
+    },
+  );
   return router;
 }
