@@ -139,8 +139,11 @@ describe('gRPC front end: ModelStreamInfer', () => {
   it('moves a stream whose server fails before the first response to another server', async () => {
     const { client: c } = await start(2);
     // t0 fails every stream before answering; streams that pick it move to t1.
+    // Each stream's first pick is a fair coin between the two (power of two
+    // choices, both idle), so keep going until t0 has been met twice: six
+    // fixed streams all landed on t1 about once in 64 runs.
     fakes[0]!.failStreamAfter({ afterResponses: 0, code: grpc.status.UNAVAILABLE, count: 100 });
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < 60 && fakes[0]!.streamCounts.opened < 2; i++) {
       const out = await stream(c, [simple(c, 1), simple(c, 2)]);
       assert.equal(out.error, undefined, out.error?.details);
       assert.deepEqual(
@@ -148,7 +151,7 @@ describe('gRPC front end: ModelStreamInfer', () => {
         ['s1', 's2'],
       );
     }
-    assert.ok(fakes[0]!.streamCounts.opened >= 1, 'some stream met the failing server first');
+    assert.ok(fakes[0]!.streamCounts.opened >= 2, 'streams met the failing server first');
     assert.equal(fakes[0]!.streamCounts.responsesWritten, 0);
   });
 
