@@ -24,15 +24,16 @@ import type { LargeClientCommand, LargeClientReport } from './large-json-client'
 const LARGE_BODY_MiB = 64;
 const LARGE_CONCURRENCY = 2;
 const LARGE_ROUNDS = 2;
-// The goal is 50 ms. The development box has 2 cores shared by the proxy,
-// its workers, two fake Tritons, the two client processes and other
-// engineers' work. Measured there (README, Performance): attempts with the
-// box at load 3.5-5 give 33-56 ms, at load 5-7 mostly 45-140 ms with one in
-// ten or so above 150 ms, at load 8-9 up to 260 ms. The bound is 120 ms and
-// an attempt over it is repeated (at most ATTEMPTS), so the test holds there
-// unless a neighbour's burst spans all of them; it still fails by far when a
-// parse or an encode holds the loop (everything inline, load 7-8: 1.4-1.7 s).
-const SMALL_P99_BOUND_MS = Number(process.env.EVENT_LOOP_TEST_P99_BOUND_MS ?? 120);
+// The goal, and the bound, is 50 ms. Measured on the 2-core development box
+// with nothing else running (load below 2, 19 attempts in four runs): small
+// p99 18.6-43.8 ms, the proxy's lag p99 18-25 ms. The box is shared by the
+// proxy, its workers, two fake Tritons and the two client processes; when
+// other work runs too (load 5-10) attempts give 45-260 ms, which says
+// nothing about the proxy. So an attempt over the bound is repeated (at most
+// ATTEMPTS); a neighbour's burst that spans all of them fails the test (set
+// EVENT_LOOP_TEST_P99_BOUND_MS on a shared box). A parse or an encode that
+// holds the loop fails it by far (everything inline: 0.5-1.7 s).
+const SMALL_P99_BOUND_MS = Number(process.env.EVENT_LOOP_TEST_P99_BOUND_MS ?? 50);
 // To measure N attempts in a row: EVENT_LOOP_TEST_ATTEMPTS=N EVENT_LOOP_TEST_P99_BOUND_MS=0.
 const ATTEMPTS = Number(process.env.EVENT_LOOP_TEST_ATTEMPTS ?? 3);
 // Only to show the test fails without the worker pool: EVENT_LOOP_TEST_THRESHOLD=1000000000.
