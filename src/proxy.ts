@@ -8,6 +8,7 @@ import {
   createLogger,
   ErrorReporter,
   Metrics,
+  ExportFailureReporter,
   startTracing,
   tracingSettings,
   type Logger,
@@ -237,6 +238,8 @@ function createQuota(
 function createTracer(
   config: Config,
   closers: Array<() => Promise<void> | void>,
+  logger: Logger,
+  metrics: Metrics,
 ): Tracer | undefined {
   let settings;
   try {
@@ -244,7 +247,10 @@ function createTracer(
   } catch (err) {
     throw new ConfigError((err as Error).message);
   }
-  const tracer = startTracing(settings, PROXY_VERSION);
+  const failures = new ExportFailureReporter(logger, (spans) =>
+    metrics.traceSpansDropped.inc(spans),
+  );
+  const tracer = startTracing(settings, PROXY_VERSION, failures.report);
   if (tracer !== undefined) closers.push(() => tracer.shutdown());
   return tracer;
 }
@@ -266,7 +272,7 @@ export async function startProxy(config: Config, options: ProxyOptions = {}): Pr
   const access = createAccessControl(config, logger, metrics);
 
   const closers: Array<() => Promise<void> | void> = [];
-  const tracer = createTracer(config, closers);
+  const tracer = createTracer(config, closers, logger, metrics);
   let servers: TritonServerConfig[] = t.servers;
   if (config.demo.backend) {
     // Kept out of the production import graph: only demo mode loads the fake.

@@ -7,7 +7,7 @@ export { ModelLabels } from './model-labels';
 export { ErrorReporter } from './error-reporter';
 export type { ErrorSummary, RecentError } from './error-reporter';
 export { acceptRequestId, parseTraceparent } from './request-id';
-export { startTracing, tracingSettings } from './tracing';
+export { ExportFailureReporter, startTracing, tracingSettings } from './tracing';
 export type {
   AttemptTrace,
   CarrierGetter,

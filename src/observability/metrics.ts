@@ -70,6 +70,11 @@ export class Metrics {
     labelNames: ['encoding', 'body'] as const,
     registers: [this.registry],
   });
+  readonly traceSpansDropped = new Counter({
+    name: `${METRIC_PREFIX}trace_spans_dropped_total`,
+    help: 'Spans the OTLP exporter could not deliver (collector down, slow or refusing); they are lost. Stays 0 with tracing off.',
+    registers: [this.registry],
+  });
   readonly queueDepth = new Gauge({
     name: `${METRIC_PREFIX}queue_depth`,
     help: 'Requests waiting for admission in this replica (the autoscaling metric).',

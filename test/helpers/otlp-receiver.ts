@@ -63,6 +63,10 @@ export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   /** Requests refused because they were not OTLP/JSON (a test expects none). */
   readonly refused: string[] = [];
+  /** When set, every export is answered with this status and its spans are not kept (a broken collector). */
+  failWith: number | undefined;
+  /** Exports answered with `failWith`. */
+  failedExports = 0;
   private server: Server | undefined;
   private port = 0;
 
@@ -75,6 +79,11 @@ export class OtlpReceiver {
         if (req.method !== 'POST' || req.url !== '/v1/traces' || !type.includes('json')) {
           this.refused.push(`${req.method} ${req.url} ${type}`);
           res.writeHead(415).end();
+          return;
+        }
+        if (this.failWith !== undefined) {
+          this.failedExports++;
+          res.writeHead(this.failWith).end();
           return;
         }
         try {

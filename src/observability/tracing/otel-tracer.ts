@@ -17,10 +17,19 @@ import {
   type TextMapGetter,
   type Tracer as OtelApiTracer,
 } from '@opentelemetry/api';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import {
+  ExportResultCode,
+  W3CTraceContextPropagator,
+  type ExportResult,
+} from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import {
+  BatchSpanProcessor,
+  TracerProvider,
+  type ReadableSpan,
+  type SpanExporter,
+} from '@opentelemetry/sdk-trace';
 import {
   ATTR_ERROR_TYPE,
   ATTR_HTTP_REQUEST_METHOD,
@@ -32,6 +41,7 @@ import {
   ATTR_SERVICE_VERSION,
   ATTR_URL_PATH,
 } from '@opentelemetry/semantic-conventions';
+import type { ExportFailureListener } from './export-failures';
 import { createSampler } from './sampler';
 import type { TracingSettings } from './settings';
 import type {
@@ -205,12 +215,35 @@ class OtelRequestTrace implements RequestTrace {
   }
 }
 
+/** The OTLP exporter, telling `onFailure` about every batch it could not deliver. */
+class ReportingExporter implements SpanExporter {
+  constructor(
+    private readonly inner: SpanExporter,
+    private readonly onFailure: ExportFailureListener,
+  ) {}
+
+  export(spans: ReadableSpan[], done: (result: ExportResult) => void): void {
+    this.inner.export(spans, (result) => {
+      if (result.code !== ExportResultCode.SUCCESS) this.onFailure(spans.length, result.error);
+      done(result);
+    });
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+}
+
 export class OtelTracer implements Tracer {
   private readonly provider: TracerProvider;
   private readonly tracer: OtelApiTracer;
   private readonly propagator = new W3CTraceContextPropagator();
 
-  constructor(settings: TracingSettings, version: string) {
+  constructor(settings: TracingSettings, version: string, onExportFailure: ExportFailureListener) {
     this.provider = new TracerProvider({
       resource: resourceFromAttributes({
         [ATTR_SERVICE_NAME]: settings.serviceName,
@@ -218,7 +251,12 @@ export class OtelTracer implements Tracer {
       }),
       sampler: createSampler(settings.sampler, settings.samplerArg),
       spanProcessors: [
-        new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: settings.tracesUrl }) }),
+        new BatchSpanProcessor({
+          exporter: new ReportingExporter(
+            new OTLPTraceExporter({ url: settings.tracesUrl }),
+            onExportFailure,
+          ),
+        }),
       ],
     });
     this.tracer = this.provider.getTracer('triton-proxy', version);

@@ -1,3 +1,4 @@
+import type { ExportFailureListener } from './export-failures';
 import type { Tracer } from './request-trace';
 import type { TracingSettings } from './settings';
 
@@ -10,6 +11,7 @@ import type { TracingSettings } from './settings';
 export function startTracing(
   settings: TracingSettings | undefined,
   version: string,
+  onExportFailure: ExportFailureListener,
 ): Tracer | undefined {
   if (settings === undefined) return undefined;
   // A plain require, not import(): the build is CommonJS, and the test runner
@@ -17,5 +19,5 @@ export function startTracing(
   // find TypeScript sources. Either way the module is loaded only here.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { OtelTracer } = require('./otel-tracer') as typeof import('./otel-tracer');
-  return new OtelTracer(settings, version);
+  return new OtelTracer(settings, version, onExportFailure);
 }

@@ -4,6 +4,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { startFakeTriton, simpleModel, type FakeTriton } from '../../../src/fake-triton';
 import { ConfigError } from '../../../src/config';
+import { silentLogger } from '../../../src/observability';
 import {
   serversEnv,
   startFakes,
@@ -288,6 +289,35 @@ describe('OpenTelemetry traces through the proxy (local OTLP/HTTP receiver, fake
     assert.equal(servers.length, 1, JSON.stringify(servers.map((s) => s.traceId)));
     assert.equal(servers[0]!.traceId, TRACE_ID);
     assert.equal(sent.flags, '01');
+  });
+
+  it('counts the spans a refusing collector drops and warns about it once, naming its answer', async () => {
+    fakes = await startFakes(1);
+    receiver.failWith = 400;
+    const warnings: Array<{ message: string; meta?: Record<string, unknown> }> = [];
+    const logger = {
+      ...silentLogger,
+      warn: (message: string, meta?: Record<string, unknown>) => warnings.push({ message, meta }),
+    };
+    proxy = await startTestProxy(
+      { TRITON_SERVERS: serversEnv(fakes), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint },
+      { logger },
+    );
+    await waitFor(() => proxy!.proxy.fleet.readyCount() === 1, 5000, 'ready server');
+    for (let i = 0; i < 3; i++) assert.equal((await infer(proxy.url)).status, 200);
+    const { metrics } = proxy.proxy;
+    await closeAndFlush();
+    assert.ok(receiver.failedExports >= 1, 'the proxy tried to export');
+    assert.equal(receiver.spans.length, 0);
+    // Each request is a server span with parse, queue, attempt and encode children.
+    const dropped = (
+      await metrics.registry.getSingleMetric('triton_proxy_trace_spans_dropped_total')!.get()
+    ).values[0]!.value;
+    assert.equal(dropped, 3 * 5);
+    const exportWarnings = warnings.filter((w) => /trace export failed/.test(w.message));
+    assert.equal(exportWarnings.length, 1, JSON.stringify(warnings));
+    assert.equal(exportWarnings[0]!.meta?.spansDropped, 15);
+    assert.match(String(exportWarnings[0]!.meta?.error), /400/);
   });
 
   it('refuses a sampler ratio outside 0..1 and an endpoint that is not an http URL, naming the variable', async () => {
