@@ -137,7 +137,7 @@ export class GenerateService {
         inFlight = true;
         await sink.send(firstEvent.bytes);
         events++;
-        outcome = await this.pump(stream, sink, clientGaveId, call.signal, () => events++);
+        outcome = await this.pump(stream, sink, clientGaveId, call, () => events++);
         sink.close();
       } finally {
         permit.release();
@@ -162,9 +162,10 @@ export class GenerateService {
     stream: ModelStream,
     sink: EventSink,
     clientGaveId: boolean,
-    signal: AbortSignal,
+    call: GenerateCall,
     sent: () => void,
   ): Promise<string> {
+    const { signal } = call;
     for (;;) {
       let message: Buffer | null;
       try {
@@ -172,6 +173,8 @@ export class GenerateService {
       } catch (err) {
         if (signal.aborted) return 'client_closed';
         const e = toProxyError(err);
+        // The span must not read as a success because the 200 went out first.
+        call.trace?.fail(e);
         await sink.send(sseEvent(renderGenerateError(e.message)));
         sent();
         return e.code;

@@ -172,6 +172,10 @@ class OtelRequestTrace implements RequestTrace {
     if (this.recording) this.span.setAttribute(TRACE_ATTRIBUTES.model, model);
   }
 
+  fail(failure: TracedFailure): void {
+    if (this.recording) markFailed(this.span, failure);
+  }
+
   stage(stage: TraceStage, startedAt: number, endedAt: number): void {
     if (!this.recording) return;
     this.tracer

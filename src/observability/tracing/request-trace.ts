@@ -58,6 +58,12 @@ export interface RequestTrace {
   /** Starts an upstream attempt span on `server` (address `address`); `attempt` counts from 1. */
   attempt(rpc: UpstreamRpc, server: string, address: string, attempt: number): AttemptTrace;
   /**
+   * Marks the request as failed although its status was already sent as a
+   * success (a server-sent event stream that broke after its first event);
+   * end() then keeps the failure.
+   */
+  fail(failure: TracedFailure): void;
+  /**
    * Ends the request span. `status` is the HTTP status or gRPC status code
    * sent; a failure marks the span as an error with its domain code.
    */

@@ -266,6 +266,31 @@ describe('OpenTelemetry traces through the proxy (local OTLP/HTTP receiver, fake
     assert.ok(root.endNs >= children[2]!.endNs);
   });
 
+  it('marks a generate_stream span as an error when the stream breaks after its first event (the 200 was sent)', async () => {
+    fakes = [await startFakeTriton({ name: 'llm', models: [simpleModel(), tokensModel()] })];
+    fakes[0]!.failStreamAfter({
+      afterResponses: 2,
+      code: grpc.status.INTERNAL,
+      details: 'device lost',
+    });
+    const { url } = await startTraced();
+    const res = await fetch(`${url}/v2/models/tokens/generate_stream`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', traceparent: TRACEPARENT },
+      body: JSON.stringify({ COUNT: 5 }),
+    });
+    const text = await res.text();
+    assert.equal(res.status, 200, text);
+    assert.match(text, /device lost/);
+    await closeAndFlush();
+
+    const root = serverSpan(receiver, TRACE_ID);
+    assert.equal(root.statusCode, ERROR);
+    assert.equal(root.attributes['http.response.status_code'], 200);
+    assert.equal(root.attributes['error.type'], 'INTERNAL');
+    assert.match(root.statusMessage, /device lost/);
+  });
+
   it('samples nothing with OTEL_TRACES_SAMPLER=always_off, and still passes the trace on to Triton unsampled', async () => {
     fakes = await startFakes(1);
     const { url } = await startTraced({ OTEL_TRACES_SAMPLER: 'always_off' });
