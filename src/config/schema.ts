@@ -713,6 +713,30 @@ export function buildSchema(options?: { env?: NodeJS.ProcessEnv; args?: string[]
           default: false,
           env: 'OTEL_SDK_DISABLED',
         },
+        batchDelayMs: {
+          doc: 'OpenTelemetry: the longest a finished span waits before its batch is sent (ms).',
+          format: 'nat',
+          default: 5000,
+          env: 'OTEL_BSP_SCHEDULE_DELAY',
+        },
+        batchExportTimeoutMs: {
+          doc: 'OpenTelemetry: how long one batch export may take before it counts as failed (ms).',
+          format: 'nat',
+          default: 30000,
+          env: 'OTEL_BSP_EXPORT_TIMEOUT',
+        },
+        batchMaxQueueSize: {
+          doc: 'OpenTelemetry: finished spans kept waiting for export; more are dropped.',
+          format: 'nat',
+          default: 2048,
+          env: 'OTEL_BSP_MAX_QUEUE_SIZE',
+        },
+        batchMaxExportBatchSize: {
+          doc: 'OpenTelemetry: spans per export request; at most OTEL_BSP_MAX_QUEUE_SIZE.',
+          format: 'nat',
+          default: 512,
+          env: 'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
+        },
       },
       demo: {
         backend: {

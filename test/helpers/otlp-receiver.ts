@@ -67,6 +67,8 @@ export class OtlpReceiver {
   failWith: number | undefined;
   /** Exports answered with `failWith`. */
   failedExports = 0;
+  /** Exports taken (each one POST of a batch of spans). */
+  exports = 0;
   private server: Server | undefined;
   private port = 0;
 
@@ -87,6 +89,7 @@ export class OtlpReceiver {
           return;
         }
         try {
+          this.exports++;
           this.take(JSON.parse(Buffer.concat(chunks).toString('utf8')));
         } catch (err) {
           this.refused.push(String(err));

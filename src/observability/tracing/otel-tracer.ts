@@ -256,6 +256,7 @@ export class OtelTracer implements Tracer {
       sampler: createSampler(settings.sampler, settings.samplerArg),
       spanProcessors: [
         new BatchSpanProcessor({
+          ...settings.batch,
           exporter: new ReportingExporter(
             new OTLPTraceExporter({ url: settings.tracesUrl }),
             onExportFailure,

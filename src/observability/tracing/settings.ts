@@ -8,6 +8,18 @@ export interface TracingConfig {
   sampler: TraceSamplerName;
   samplerArg: string;
   sdkDisabled: boolean;
+  batchDelayMs: number;
+  batchExportTimeoutMs: number;
+  batchMaxQueueSize: number;
+  batchMaxExportBatchSize: number;
+}
+
+/** The batch span processor's limits (the OTEL_BSP_* variables), in the SDK's own option names. */
+export interface BatchSettings {
+  scheduledDelayMillis: number;
+  exportTimeoutMillis: number;
+  maxQueueSize: number;
+  maxExportBatchSize: number;
 }
 
 /** What the tracer is built from, once tracing is on. */
@@ -18,6 +30,7 @@ export interface TracingSettings {
   sampler: TraceSamplerName;
   /** The ratio of the *traceidratio samplers, 0..1. */
   samplerArg: number;
+  batch: BatchSettings;
 }
 
 /**
@@ -64,5 +77,30 @@ export function tracingSettings(config: TracingConfig): TracingSettings | undefi
     serviceName: config.serviceName,
     sampler: config.sampler,
     samplerArg: ratio,
+    batch: batchSettings(config),
+  };
+}
+
+function batchSettings(config: TracingConfig): BatchSettings {
+  if (config.batchMaxQueueSize < 1) {
+    throw new Error('OTEL_BSP_MAX_QUEUE_SIZE: must be at least 1');
+  }
+  if (config.batchMaxExportBatchSize < 1) {
+    throw new Error('OTEL_BSP_MAX_EXPORT_BATCH_SIZE: must be at least 1');
+  }
+  // The SDK would quietly lower it; a value that cannot take effect is refused instead.
+  if (config.batchMaxExportBatchSize > config.batchMaxQueueSize) {
+    throw new Error(
+      `OTEL_BSP_MAX_EXPORT_BATCH_SIZE: ${config.batchMaxExportBatchSize} is more than OTEL_BSP_MAX_QUEUE_SIZE (${config.batchMaxQueueSize})`,
+    );
+  }
+  if (config.batchExportTimeoutMs < 1) {
+    throw new Error('OTEL_BSP_EXPORT_TIMEOUT: must be at least 1 ms');
+  }
+  return {
+    scheduledDelayMillis: config.batchDelayMs,
+    exportTimeoutMillis: config.batchExportTimeoutMs,
+    maxQueueSize: config.batchMaxQueueSize,
+    maxExportBatchSize: config.batchMaxExportBatchSize,
   };
 }

@@ -345,6 +345,27 @@ describe('OpenTelemetry traces through the proxy (local OTLP/HTTP receiver, fake
     assert.match(String(exportWarnings[0]!.meta?.error), /400/);
   });
 
+  it('takes the batch limits from the OTEL_BSP_* variables: spans arrive after OTEL_BSP_SCHEDULE_DELAY, not 5 s', async () => {
+    fakes = await startFakes(1);
+    const { url } = await startTraced({
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+      OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '2',
+    });
+    const started = performance.now();
+    assert.equal((await infer(url, { headers: { traceparent: TRACEPARENT } })).status, 200);
+    // Without the variable the first batch would leave 5 s later.
+    await waitFor(
+      () => receiver.trace(TRACE_ID).length === 5,
+      3000,
+      'the five spans of the request',
+    );
+    assert.ok(performance.now() - started < 3000);
+    assert.ok(
+      receiver.exports >= 3,
+      `five spans in batches of at most two, not ${receiver.exports}`,
+    );
+  });
+
   it('refuses a sampler ratio outside 0..1 and an endpoint that is not an http URL, naming the variable', async () => {
     fakes = await startFakes(1);
     await assert.rejects(
@@ -355,6 +376,12 @@ describe('OpenTelemetry traces through the proxy (local OTLP/HTTP receiver, fake
       startTraced({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'grpc://collector:4317' }),
       (err: Error) =>
         err instanceof ConfigError && /OTEL_EXPORTER_OTLP_TRACES_ENDPOINT/.test(err.message),
+    );
+    await assert.rejects(
+      startTraced({ OTEL_BSP_MAX_QUEUE_SIZE: '100', OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '200' }),
+      (err: Error) =>
+        err instanceof ConfigError &&
+        /OTEL_BSP_MAX_EXPORT_BATCH_SIZE.*OTEL_BSP_MAX_QUEUE_SIZE/.test(err.message),
     );
     await assert.rejects(startTraced({ OTEL_TRACES_SAMPLER: 'jaeger_remote' }), (err: Error) =>
       /OTEL_TRACES_SAMPLER|tracing\.sampler/.test(err.message),
