@@ -62,6 +62,12 @@ export function errorResponse(err: ProxyError, requestId: string): ServerErrorRe
   if (err.retryAfterSeconds !== undefined) {
     metadata.set('grpc-retry-pushback-ms', String(Math.max(1, err.retryAfterSeconds) * 1000));
   }
+  // What the JSON error body carries besides code and message (a partial
+  // failure's outcome per server), as JSON in one trailer. Metadata values
+  // must be printable ASCII: anything else is written as a \u escape.
+  if (err.details !== undefined) {
+    metadata.set('x-proxy-error-details', asciiJson(err.details));
+  }
   return {
     name: 'ProxyError',
     message: err.message,
@@ -69,4 +75,11 @@ export function errorResponse(err: ProxyError, requestId: string): ServerErrorRe
     details: err.message,
     metadata,
   };
+}
+
+function asciiJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[^\x20-\x7e]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }

@@ -328,3 +328,41 @@ describe('gRPC front end: ServerMetadata extensions', () => {
     }
   });
 });
+
+describe('gRPC front end: a settings change only some servers take', () => {
+  it('answers UNKNOWN with the per-server outcome in the x-proxy-error-details trailer', async () => {
+    const fakes = await startFakes(2);
+    const p = await startGrpcTestProxy({
+      TRITON_SERVERS: serversEnv(fakes),
+      ALLOW_UNAUTHENTICATED_ADMIN: 'true',
+    });
+    const client = new GrpcTestClient(p.grpcAddress);
+    try {
+      await waitFor(() => p.proxy.fleet.readyCount() === 2, 5000, 'both servers ready');
+      fakes[1]!.failNext({ code: status.INTERNAL, details: 'log sink brökén', rpc: 'LogSettings' });
+      const e = await expectGrpcStatus(
+        client.call('LogSettings', { settings: { log_verbose_level: { uint32_param: 2 } } }),
+        status.UNKNOWN,
+      );
+      assert.match(e.details, /applied on 1 of 2 Triton servers; failed on 't1'/);
+      assert.deepEqual(e.metadata.get('x-proxy-error-code'), ['PARTIAL_FAILURE']);
+      const details = JSON.parse(String(e.metadata.get('x-proxy-error-details')[0])) as {
+        servers: Record<
+          string,
+          { code?: string; error?: string; settings?: Record<string, unknown> }
+        >;
+      };
+      // A server that took it: its answer, as Triton's LogSettingsResponse (JSON of the message).
+      const t0 = details.servers.t0!.settings as { settings: Record<string, unknown> };
+      assert.deepEqual(t0.settings.log_verbose_level, { uint32_param: 2 });
+      assert.equal(details.servers.t1!.code, 'INTERNAL');
+      // Non-ASCII survives as JSON escapes (metadata values are ASCII).
+      assert.match(details.servers.t1!.error!, /log sink brökén/);
+      assert.equal(fakes[0]!.logSettings().log_verbose_level, 2);
+    } finally {
+      client.close();
+      await p.close();
+      await Promise.all(fakes.map((f) => f.stop()));
+    }
+  });
+});
