@@ -484,6 +484,7 @@ export class InferService {
       let firstDeadline = Date.now() + this.timeoutMs(head.parameters, undefined);
       if (call.deadline !== undefined && call.deadline < firstDeadline)
         firstDeadline = call.deadline;
+      const queued = call.trace && performance.now();
       const permit = await this.deps.admission.acquire(
         model,
         call.first.length,
@@ -491,6 +492,7 @@ export class InferService {
         firstDeadline,
         call.priority,
       );
+      call.trace?.stage('queue', queued!, performance.now());
       try {
         const sent: Buffer[] = [call.first];
         let current: ModelStream | undefined;

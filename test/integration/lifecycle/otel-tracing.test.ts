@@ -241,6 +241,60 @@ describe('OpenTelemetry traces through the proxy (local OTLP/HTTP receiver, fake
     );
   });
 
+  it('traces a gRPC ModelStreamInfer: the wait for admission, then the attempt whose context Triton receives', async () => {
+    fakes = await startFakes(1);
+    const p = await startGrpcTestProxy({
+      TRITON_SERVERS: serversEnv(fakes),
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    });
+    proxy = p;
+    await waitFor(() => p.proxy.fleet.readyCount() === 1, 5000, 'ready server');
+    const client = new GrpcTestClient(p.grpcAddress);
+    try {
+      const message = client.encode('ModelInfer', {
+        model_name: 'simple',
+        inputs: [
+          { name: 'INPUT0', datatype: 'INT32', shape: [1, 16] },
+          { name: 'INPUT1', datatype: 'INT32', shape: [1, 16] },
+        ],
+        raw_input_contents: [Buffer.alloc(64, 1), Buffer.alloc(64, 2)],
+      });
+      const metadata = new grpc.Metadata();
+      metadata.set('traceparent', TRACEPARENT);
+      const bytes = (b: Buffer) => b;
+      const call = client.client.makeBidiStreamRequest(
+        '/inference.GRPCInferenceService/ModelStreamInfer',
+        bytes,
+        bytes,
+        metadata,
+        { deadline: Date.now() + 10_000 },
+      );
+      const responses = await new Promise<number>((resolve, reject) => {
+        let n = 0;
+        call.on('data', () => n++);
+        call.on('error', reject);
+        call.on('end', () => resolve(n));
+        call.write(message);
+        call.end();
+      });
+      assert.equal(responses, 1);
+    } finally {
+      client.client.close();
+    }
+    const sent = receivedTraceparent(fakes[0]!);
+    await closeAndFlush();
+
+    const root = serverSpan(receiver, TRACE_ID);
+    assert.equal(root.name, 'inference.GRPCInferenceService/ModelStreamInfer');
+    assert.equal(root.attributes['triton_proxy.model'], 'simple');
+    const children = receiver.children(root);
+    assert.deepEqual(
+      children.map((c) => c.name),
+      ['queue', 'inference.GRPCInferenceService/ModelStreamInfer'],
+    );
+    assert.equal(sent.spanId, children[1]!.spanId);
+  });
+
   it('traces generate_stream: parse, queue and a ModelStreamInfer attempt whose context Triton receives', async () => {
     fakes = [await startFakeTriton({ name: 'llm', models: [simpleModel(), tokensModel()] })];
     const { url } = await startTraced();
