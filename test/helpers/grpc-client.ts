@@ -189,3 +189,46 @@ export function simpleInferRequest(
     ...extra,
   };
 }
+
+export interface StreamOutcome {
+  /** Each response as the client received it (encoded ModelStreamInferResponse). */
+  responses: Buffer[];
+  error?: grpc.ServiceError;
+}
+
+/** Opens ModelStreamInfer with raw bytes, sends `requests`, half-closes, collects everything. */
+export function streamInfer(
+  client: GrpcTestClient,
+  requests: Buffer[],
+  options: {
+    metadata?: Record<string, string>;
+    expect?: number;
+    /** Called with the call once `onResponses` responses arrived. */
+    onResponses?: [number, (call: grpc.ClientDuplexStream<Buffer, Buffer>) => void];
+    halfClose?: boolean;
+  } = {},
+): Promise<StreamOutcome> {
+  const md = new grpc.Metadata();
+  for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
+  const id = (b: Buffer) => b;
+  const call = client.client.makeBidiStreamRequest(
+    '/inference.GRPCInferenceService/ModelStreamInfer',
+    id,
+    id,
+    md,
+    { deadline: Date.now() + 15_000 },
+  );
+  const responses: Buffer[] = [];
+  return new Promise((resolve) => {
+    call.on('data', (b: Buffer) => {
+      responses.push(b);
+      if (options.onResponses && responses.length === options.onResponses[0]) {
+        options.onResponses[1](call);
+      }
+    });
+    call.on('error', (error: grpc.ServiceError) => resolve({ responses, error }));
+    call.on('end', () => resolve({ responses }));
+    for (const r of requests) call.write(r);
+    if (options.halfClose !== false) call.end();
+  });
+}

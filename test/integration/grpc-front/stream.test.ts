@@ -7,6 +7,7 @@ import { serversEnv, startFakes, waitFor } from '../../helpers/proxy-harness';
 import {
   GrpcTestClient,
   int32Bytes,
+  streamInfer,
   int32sOf,
   simpleInferRequest,
   startGrpcTestProxy,
@@ -15,49 +16,6 @@ import {
 import { KeysFile } from '../front-door/support';
 
 const A = Array.from({ length: 16 }, (_, i) => i);
-
-interface StreamOutcome {
-  /** Each response as the client received it (encoded ModelStreamInferResponse). */
-  responses: Buffer[];
-  error?: grpc.ServiceError;
-}
-
-/** Opens ModelStreamInfer with raw bytes, sends `requests`, half-closes, collects everything. */
-function stream(
-  client: GrpcTestClient,
-  requests: Buffer[],
-  options: {
-    metadata?: Record<string, string>;
-    expect?: number;
-    /** Called with the call once `onResponses` responses arrived. */
-    onResponses?: [number, (call: grpc.ClientDuplexStream<Buffer, Buffer>) => void];
-    halfClose?: boolean;
-  } = {},
-): Promise<StreamOutcome> {
-  const md = new grpc.Metadata();
-  for (const [k, v] of Object.entries(options.metadata ?? {})) md.set(k, v);
-  const id = (b: Buffer) => b;
-  const call = client.client.makeBidiStreamRequest(
-    '/inference.GRPCInferenceService/ModelStreamInfer',
-    id,
-    id,
-    md,
-    { deadline: Date.now() + 15_000 },
-  );
-  const responses: Buffer[] = [];
-  return new Promise((resolve) => {
-    call.on('data', (b: Buffer) => {
-      responses.push(b);
-      if (options.onResponses && responses.length === options.onResponses[0]) {
-        options.onResponses[1](call);
-      }
-    });
-    call.on('error', (error: grpc.ServiceError) => resolve({ responses, error }));
-    call.on('end', () => resolve({ responses }));
-    for (const r of requests) call.write(r);
-    if (options.halfClose !== false) call.end();
-  });
-}
 
 function decode(b: Buffer) {
   const r = decodeModelStreamInferResponse(b);
@@ -110,9 +68,9 @@ describe('gRPC front end: ModelStreamInfer', () => {
   it('forwards requests and answers in order, byte for byte as the server sends them', async () => {
     const { client: c } = await start();
     const requests = [0, 1, 2, 3].map((i) => simple(c, i));
-    const ours = await stream(c, requests);
+    const ours = await streamInfer(c, requests);
     const direct = new GrpcTestClient(fakes[0]!.address);
-    const theirs = await stream(direct, requests);
+    const theirs = await streamInfer(direct, requests);
     direct.close();
     assert.equal(ours.error, undefined);
     assert.deepEqual(ours.responses, theirs.responses);
@@ -128,7 +86,7 @@ describe('gRPC front end: ModelStreamInfer', () => {
 
   it('passes every response of a decoupled model', async () => {
     const { client: c } = await start();
-    const out = await stream(c, [repeat(c, [7, 8, 9, 10])]);
+    const out = await streamInfer(c, [repeat(c, [7, 8, 9, 10])]);
     assert.equal(out.error, undefined);
     assert.deepEqual(
       out.responses.map((r) => decode(r).outputs[0]),
@@ -144,7 +102,7 @@ describe('gRPC front end: ModelStreamInfer', () => {
     // fixed streams all landed on t1 about once in 64 runs.
     fakes[0]!.failStreamAfter({ afterResponses: 0, code: grpc.status.UNAVAILABLE, count: 100 });
     for (let i = 0; i < 60 && fakes[0]!.streamCounts.opened < 2; i++) {
-      const out = await stream(c, [simple(c, 1), simple(c, 2)]);
+      const out = await streamInfer(c, [simple(c, 1), simple(c, 2)]);
       assert.equal(out.error, undefined, out.error?.details);
       assert.deepEqual(
         out.responses.map((r) => decode(r).id),
@@ -160,7 +118,7 @@ describe('gRPC front end: ModelStreamInfer', () => {
     for (const f of fakes) {
       f.failStreamAfter({ afterResponses: 2, code: grpc.status.INTERNAL, details: 'boom' });
     }
-    const out = await stream(c, [repeat(c, [1, 2, 3, 4])]);
+    const out = await streamInfer(c, [repeat(c, [1, 2, 3, 4])]);
     assert.equal(out.responses.length, 2);
     assert.equal(out.error?.code, grpc.status.INTERNAL);
     const opened = fakes.reduce((n, f) => n + f.streamCounts.opened, 0);
@@ -170,7 +128,7 @@ describe('gRPC front end: ModelStreamInfer', () => {
   it('passes in-stream errors as Triton sends them and keeps the stream open', async () => {
     const { client: c } = await start();
     fakes[0]!.failStreamAfter({ afterResponses: 1, inStream: true, details: 'bad element' });
-    const out = await stream(c, [repeat(c, [1, 2, 3])]);
+    const out = await streamInfer(c, [repeat(c, [1, 2, 3])]);
     assert.equal(out.error, undefined);
     assert.ok(out.responses.some((r) => decode(r).error.includes('bad element')));
   });
@@ -178,7 +136,7 @@ describe('gRPC front end: ModelStreamInfer', () => {
   it('cancels the upstream stream when the client cancels', async () => {
     const { client: c, p: proxy } = await start();
     fakes[0]!.setLatency((rpc) => (rpc === 'ModelStreamInfer' ? 300 : 0));
-    const out = await stream(c, [repeat(c, [1]), repeat(c, [2]), repeat(c, [3])], {
+    const out = await streamInfer(c, [repeat(c, [1]), repeat(c, [2]), repeat(c, [3])], {
       halfClose: false,
       onResponses: [1, (call) => call.cancel()],
     });
@@ -193,13 +151,13 @@ describe('gRPC front end: ModelStreamInfer', () => {
       MODEL_MAX_QUEUE: '0',
     });
     let held: grpc.ClientDuplexStream<Buffer, Buffer> | undefined;
-    const open = stream(c, [repeat(c, [1])], {
+    const open = streamInfer(c, [repeat(c, [1])], {
       halfClose: false,
       onResponses: [1, (call) => (held = call)],
     });
     await waitFor(() => held !== undefined, 3000, 'first response');
     assert.equal(proxy.proxy.admission.stats().inflight, 1);
-    const refused = await stream(c, [repeat(c, [2])]);
+    const refused = await streamInfer(c, [repeat(c, [2])]);
     assert.equal(refused.error?.code, grpc.status.RESOURCE_EXHAUSTED);
     held!.end();
     assert.equal((await open).error, undefined);
@@ -212,14 +170,14 @@ describe('gRPC front end: ModelStreamInfer', () => {
     ]);
     const { client: c } = await start(1, { AUTH_KEYS_FILE: keys.path });
     const metadata = { 'x-api-key': 'k-team' };
-    const ok = await stream(c, [simple(c, 1)], { metadata });
+    const ok = await streamInfer(c, [simple(c, 1)], { metadata });
     assert.equal(ok.error, undefined);
-    const first = await stream(c, [repeat(c, [1])], { metadata });
+    const first = await streamInfer(c, [repeat(c, [1])], { metadata });
     assert.equal(first.error?.code, grpc.status.PERMISSION_DENIED);
-    const later = await stream(c, [simple(c, 1), repeat(c, [1])], { metadata });
+    const later = await streamInfer(c, [simple(c, 1), repeat(c, [1])], { metadata });
     assert.equal(later.error?.code, grpc.status.PERMISSION_DENIED);
     assert.match(later.error.details, /may not use model 'repeat'/);
-    const none = await stream(c, [simple(c, 1)]);
+    const none = await streamInfer(c, [simple(c, 1)]);
     assert.equal(none.error?.code, grpc.status.UNAUTHENTICATED);
   });
 });

@@ -12,7 +12,12 @@ import {
   waitFor,
   type TestProxy,
 } from '../../helpers/proxy-harness';
-import { GrpcTestClient, startGrpcTestProxy } from '../../helpers/grpc-client';
+import {
+  GrpcTestClient,
+  simpleInferRequest,
+  startGrpcTestProxy,
+  streamInfer,
+} from '../../helpers/grpc-client';
 import { OtlpReceiver, type ReceivedSpan } from '../../helpers/otlp-receiver';
 import { tokensModel } from '../streaming/support';
 import { infer, REPO_ROOT } from './support';
@@ -21,6 +26,8 @@ const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CLIENT_SPAN = '00f067aa0ba902b7';
 const TRACEPARENT = `00-${TRACE_ID}-${CLIENT_SPAN}-01`;
 const SERVER = 2;
+const ONES = Array.from({ length: 16 }, () => 1);
+const TWOS = Array.from({ length: 16 }, () => 2);
 const CLIENT = 3;
 const ERROR = 2;
 
@@ -70,6 +77,17 @@ describe('OpenTelemetry traces through the proxy (local OTLP/HTTP receiver, fake
     });
     await waitFor(() => proxy!.proxy.fleet.readyCount() === fakes.length, 5000, 'ready servers');
     return proxy;
+  }
+
+  /** The same with the gRPC front end on, and a client for it (closed by the caller). */
+  async function startTracedGrpc(): Promise<GrpcTestClient> {
+    const p = await startGrpcTestProxy({
+      TRITON_SERVERS: serversEnv(fakes),
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+    });
+    proxy = p;
+    await waitFor(() => p.proxy.fleet.readyCount() === fakes.length, 5000, 'ready servers');
+    return new GrpcTestClient(p.grpcAddress);
   }
 
   async function closeAndFlush(): Promise<void> {
@@ -193,22 +211,9 @@ describe('OpenTelemetry traces through the proxy (local OTLP/HTTP receiver, fake
 
   it('continues traceparent metadata on the gRPC front end and passes the attempt context to Triton', async () => {
     fakes = await startFakes(1);
-    const p = await startGrpcTestProxy({
-      TRITON_SERVERS: serversEnv(fakes),
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-    });
-    proxy = p;
-    await waitFor(() => p.proxy.fleet.readyCount() === 1, 5000, 'ready server');
-    const client = new GrpcTestClient(p.grpcAddress);
+    const client = await startTracedGrpc();
     try {
-      const message = client.encode('ModelInfer', {
-        model_name: 'simple',
-        inputs: [
-          { name: 'INPUT0', datatype: 'INT32', shape: [1, 16] },
-          { name: 'INPUT1', datatype: 'INT32', shape: [1, 16] },
-        ],
-        raw_input_contents: [Buffer.alloc(64, 1), Buffer.alloc(64, 2)],
-      });
+      const message = client.encode('ModelInfer', simpleInferRequest(ONES, TWOS));
       await client.inferBytes(message, { metadata: { traceparent: TRACEPARENT } });
       const ready = await client.call<{ ready: boolean }>(
         'ServerReady',
@@ -243,41 +248,12 @@ describe('OpenTelemetry traces through the proxy (local OTLP/HTTP receiver, fake
 
   it('traces a gRPC ModelStreamInfer: the wait for admission, then the attempt whose context Triton receives', async () => {
     fakes = await startFakes(1);
-    const p = await startGrpcTestProxy({
-      TRITON_SERVERS: serversEnv(fakes),
-      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
-    });
-    proxy = p;
-    await waitFor(() => p.proxy.fleet.readyCount() === 1, 5000, 'ready server');
-    const client = new GrpcTestClient(p.grpcAddress);
+    const client = await startTracedGrpc();
     try {
-      const message = client.encode('ModelInfer', {
-        model_name: 'simple',
-        inputs: [
-          { name: 'INPUT0', datatype: 'INT32', shape: [1, 16] },
-          { name: 'INPUT1', datatype: 'INT32', shape: [1, 16] },
-        ],
-        raw_input_contents: [Buffer.alloc(64, 1), Buffer.alloc(64, 2)],
-      });
-      const metadata = new grpc.Metadata();
-      metadata.set('traceparent', TRACEPARENT);
-      const bytes = (b: Buffer) => b;
-      const call = client.client.makeBidiStreamRequest(
-        '/inference.GRPCInferenceService/ModelStreamInfer',
-        bytes,
-        bytes,
-        metadata,
-        { deadline: Date.now() + 10_000 },
-      );
-      const responses = await new Promise<number>((resolve, reject) => {
-        let n = 0;
-        call.on('data', () => n++);
-        call.on('error', reject);
-        call.on('end', () => resolve(n));
-        call.write(message);
-        call.end();
-      });
-      assert.equal(responses, 1);
+      const message = client.encode('ModelInfer', simpleInferRequest(ONES, TWOS));
+      const out = await streamInfer(client, [message], { metadata: { traceparent: TRACEPARENT } });
+      assert.equal(out.error, undefined);
+      assert.equal(out.responses.length, 1);
     } finally {
       client.client.close();
     }
