@@ -76,6 +76,7 @@ const DOCUMENTED: ReadonlyArray<[name: string, type: string, labels: string[]]> 
   ['triton_proxy_streams_in_flight', 'gauge', ['model']],
   ['triton_proxy_compressed_responses_total', 'counter', ['encoding']],
   ['triton_proxy_compressed_response_bytes_total', 'counter', ['encoding', 'body']],
+  ['triton_proxy_trace_spans_dropped_total', 'counter', []],
 ];
 
 /**
