@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
-import { Agent, request } from 'node:http';
 import path from 'node:path';
 import { waitFor } from '../../helpers/proxy-harness';
 import {
@@ -17,6 +16,7 @@ import {
   type ProxyProcess,
 } from '../lifecycle/support';
 import type { LargeClientCommand, LargeClientReport } from './large-json-client';
+import type { SmallClientCommand, SmallClientReport } from './small-json-client';
 
 // The issue's case: 64 MiB JSON bodies, a few at a time, sent to a real model
 // (identity_int32 echoes its input, so a 64 MiB JSON answer is encoded and
@@ -78,67 +78,38 @@ function threadNiceness(pid: number): { name: string; nice: number }[] {
   });
 }
 
-interface Posted {
-  status: number;
-  ms: number;
-}
-
-/** POSTs a small body; resolves with the status and the time to the whole answer. */
-function post(agent: Agent, url: string, body: Buffer): Promise<Posted> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': body.length },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 /**
- * The large-request client as its own process (large-json-client.ts), so the
- * GC and copying of 64 MiB uploads and answers is not on this process's loop,
- * which times the small requests.
+ * A client as a process of its own (large-json-client.ts, small-json-client.ts),
+ * so that neither the GC and copying of 64 MiB uploads and answers nor this
+ * mocha process's own GC (a thousand tests' heap by the time this one runs in
+ * `npm test`) lands in the small requests' latencies. Resolves once the
+ * client says it is ready; `run` sends a command and resolves with its report.
  */
-async function startLargeClient(url: string): Promise<{
-  child: ChildProcess;
-  run: (command: LargeClientCommand) => Promise<LargeClientReport>;
-}> {
-  const child = fork(
-    path.join(__dirname, 'large-json-client.ts'),
-    [url, String(LARGE_BODY_MiB), String(LARGE_CONCURRENCY)],
-    { execArgv: ['--require', 'tsx/cjs'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
-  );
+async function forkClient<Command, Report extends { kind: string }>(
+  file: string,
+  args: string[],
+): Promise<{ child: ChildProcess; run: (command: Command) => Promise<Report> }> {
+  const child = fork(path.join(__dirname, file), args, {
+    execArgv: ['--require', 'tsx/cjs'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const next = () =>
-    new Promise<LargeClientReport>((resolve, reject) => {
-      const onExit = (code: number | null) =>
-        reject(new Error(`the large-request client exited (${code})`));
+    new Promise<Report>((resolve, reject) => {
+      const onExit = (code: number | null) => reject(new Error(`${file} exited (${code})`));
       child.once('exit', onExit);
-      child.once('message', (report: LargeClientReport) => {
+      child.once('message', (report: Report) => {
         child.off('exit', onExit);
-        if (report.kind === 'error') reject(new Error(`large-request client: ${report.message}`));
-        else resolve(report);
+        if (report.kind === 'error') {
+          reject(new Error(`${file}: ${(report as { message?: string }).message}`));
+        } else resolve(report);
       });
     });
-  await next(); // ready: the body is built
-  lowerPriority(child.pid!, HELPER_NICE_INCREMENT);
+  await next(); // ready
   return {
     child,
     run: (command) => {
       const answer = next();
-      child.send(command);
+      child.send(command as object);
       return answer;
     },
   };
@@ -248,16 +219,28 @@ describe('front door: large JSON bodies do not block the event loop', function (
   });
 
   it(`keeps small requests' p99 low while ${LARGE_CONCURRENCY} x ${LARGE_BODY_MiB} MiB JSON requests to a real model are parsed, forwarded and answered`, async () => {
-    const small = Buffer.from(SIMPLE_BODY);
-    const smallAgent = new Agent({ keepAlive: true, maxSockets: 1 });
-    const smallUrl = `${proxy.url}/v2/models/simple/infer`;
-    const largeClient = await startLargeClient(`${proxy.url}/v2/models/identity_int32/infer`);
+    const largeClient = await forkClient<LargeClientCommand, LargeClientReport>(
+      'large-json-client.ts',
+      [
+        `${proxy.url}/v2/models/identity_int32/infer`,
+        String(LARGE_BODY_MiB),
+        String(LARGE_CONCURRENCY),
+      ],
+    );
+    lowerPriority(largeClient.child.pid!, HELPER_NICE_INCREMENT);
+    const smallClient = await forkClient<SmallClientCommand, SmallClientReport>(
+      'small-json-client.ts',
+      [`${proxy.url}/v2/models/simple/infer`, SIMPLE_BODY],
+    );
     try {
       // Warm up the connection, the workers and the JIT; one large answer is
       // kept whole (in the large client) to check that the worker's encoding
       // is the input's data.
-      for (let i = 0; i < 20; i++)
-        assert.equal((await post(smallAgent, smallUrl, small)).status, 200);
+      await smallClient.run({ kind: 'start' });
+      await new Promise((r) => setTimeout(r, 300));
+      const warmSmall = await smallClient.run({ kind: 'stop' });
+      assert.ok(warmSmall.kind === 'stopped');
+      assert.ok(warmSmall.statuses.length >= 5 && warmSmall.statuses.every((s) => s === 200));
       const echoed = await largeClient.run({ kind: 'echo' });
       assert.ok(echoed.kind === 'echo');
       assert.equal(echoed.result.status, 200);
@@ -295,7 +278,7 @@ describe('front door: large JSON bodies do not block the event loop', function (
       assert.ok(workers.length >= 1, `worker threads: ${JSON.stringify(threads)}`);
       for (const w of workers) assert.equal(w.nice, Math.min(19, main.nice + NICE_INCREMENT));
     } finally {
-      smallAgent.destroy();
+      smallClient.child.disconnect();
       largeClient.child.disconnect();
     }
 
@@ -304,20 +287,21 @@ describe('front door: large JSON bodies do not block the event loop', function (
       // Scraping resets the proxy's event-loop delay histogram.
       const gcBefore = gcStats(await scrape(proxy.url));
       const cpuBefore = mainThreadCpuMs(proxy.child.pid!);
-      let largeDone = false;
-      const load = largeClient
-        .run({ kind: 'load', concurrency: LARGE_CONCURRENCY, rounds: LARGE_ROUNDS })
-        .finally(() => (largeDone = true));
-      const latencies: number[] = [];
-      const deadline = Date.now() + 120_000;
-      while (!largeDone && Date.now() < deadline) {
-        const answer = await post(smallAgent, smallUrl, small);
-        assert.equal(answer.status, 200);
-        latencies.push(answer.ms);
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      const report = await load;
+      await smallClient.run({ kind: 'start' });
+      const report = await largeClient.run({
+        kind: 'load',
+        concurrency: LARGE_CONCURRENCY,
+        rounds: LARGE_ROUNDS,
+      });
+      const smallReport = await smallClient.run({ kind: 'stop' });
       assert.ok(report.kind === 'load');
+      assert.ok(smallReport.kind === 'stopped');
+      assert.deepEqual(
+        smallReport.statuses.filter((s) => s !== 200),
+        [],
+        'every small request answered 200',
+      );
+      const latencies = smallReport.latencies;
       const largeResults = report.results;
       const families = await scrape(proxy.url);
       const lagP99 = valueOf(families, 'triton_proxy_nodejs_eventloop_lag_p99_seconds') * 1000;
