@@ -1,4 +1,5 @@
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
+import { postJson } from './post-json';
 
 /**
  * The event-loop test's large-request client, run as its own process (forked
@@ -49,45 +50,6 @@ function dataOf(json: Buffer): Buffer {
   return json.subarray(at, json.indexOf(']', at));
 }
 
-/** POSTs a prebuilt body; the answer is counted and dropped unless `keep`. */
-function post(
-  agent: Agent,
-  url: string,
-  body: Buffer,
-  keep: boolean,
-): Promise<LargeResult & { body?: Buffer }> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': body.length },
-      },
-      (res) => {
-        let bytes = 0;
-        const kept: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => {
-          bytes += chunk.length;
-          if (keep) kept.push(chunk);
-        });
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            bytes,
-            ms: performance.now() - started,
-            body: keep ? Buffer.concat(kept) : undefined,
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 async function main(): Promise<void> {
   const [url, mib, maxSockets] = process.argv.slice(2);
   const body = largeJsonBody(Number(mib));
@@ -97,14 +59,14 @@ async function main(): Promise<void> {
   process.on('message', (command: LargeClientCommand) => {
     const run = async (): Promise<LargeClientReport> => {
       if (command.kind === 'echo') {
-        const { body: answer, ...result } = await post(agent, url!, body, true);
+        const { body: answer, ...result } = await postJson(agent, url!, body, true);
         return { kind: 'echo', result, sameData: dataOf(answer!).equals(dataOf(body)) };
       }
       const results: LargeResult[] = [];
       await Promise.all(
         Array.from({ length: command.concurrency }, async () => {
           for (let round = 0; round < command.rounds; round++) {
-            results.push(await post(agent, url!, body, false));
+            results.push(await postJson(agent, url!, body, false));
           }
         }),
       );

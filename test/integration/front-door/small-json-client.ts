@@ -1,4 +1,5 @@
-import { Agent, request } from 'node:http';
+import { Agent } from 'node:http';
+import { postJson } from './post-json';
 
 /**
  * The event-loop test's small-request client, run as its own process (forked
@@ -19,30 +20,6 @@ export type SmallClientReport =
   | { kind: 'stopped'; statuses: number[]; latencies: number[] }
   | { kind: 'error'; message: string };
 
-/** POSTs a small body; resolves with the status and the time to the whole answer. */
-function post(agent: Agent, url: string, body: Buffer): Promise<{ status: number; ms: number }> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { 'content-type': 'application/json', 'content-length': body.length },
-      },
-      (res) => {
-        res.resume();
-        res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, ms: performance.now() - started }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
 function main(): void {
   const [url, body] = process.argv.slice(2);
   const payload = Buffer.from(body!);
@@ -56,7 +33,7 @@ function main(): void {
 
   const loop = async () => {
     while (!stopping) {
-      const answer = await post(agent, url!, payload);
+      const answer = await postJson(agent, url!, payload, false);
       statuses.push(answer.status);
       latencies.push(answer.ms);
       await new Promise((r) => setTimeout(r, 5));
