@@ -530,6 +530,14 @@ export class GrpcFront {
     const byName = (req: Json) => str(req.name);
     const byModelName = (req: Json) => str(req.model_name);
     const params = (req: Json): Json => (req.parameters as Json | undefined) ?? {};
+    // Fleet-wide settings: the answer names the server(s) that read or applied them.
+    const settingsRpc =
+      (method: 'LogSettings' | 'TraceSetting'): ControlRpc['run'] =>
+      async (req, meta, headers) => {
+        const answer = await settings.rpc(method, req, meta.targetServer, meta);
+        headers.set('x-triton-server', answer.servers.join(','));
+        return answer.settings;
+      };
     return {
       ServerLive: {
         scope: 'read',
@@ -600,23 +608,8 @@ export class GrpcFront {
           return {};
         },
       },
-      LogSettings: {
-        scope: 'admin',
-        run: async (req, meta, headers) => {
-          const answer = await settings.rpc('LogSettings', req, meta.targetServer, meta);
-          headers.set('x-triton-server', answer.servers.join(','));
-          return answer.settings;
-        },
-      },
-      TraceSetting: {
-        scope: 'admin',
-        model: byModelName,
-        run: async (req, meta, headers) => {
-          const answer = await settings.rpc('TraceSetting', req, meta.targetServer, meta);
-          headers.set('x-triton-server', answer.servers.join(','));
-          return answer.settings;
-        },
-      },
+      LogSettings: { scope: 'admin', run: settingsRpc('LogSettings') },
+      TraceSetting: { scope: 'admin', model: byModelName, run: settingsRpc('TraceSetting') },
       RepositoryModelUnload: {
         scope: 'admin',
         model: byModelName,

@@ -1,5 +1,4 @@
 export { ExportFailureReporter } from './export-failures';
-export type { ExportFailureListener } from './export-failures';
 export { startTracing } from './start-tracing';
 export { tracingSettings } from './settings';
 export type { TracingConfig, TracingSettings } from './settings';
