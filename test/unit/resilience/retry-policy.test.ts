@@ -299,7 +299,10 @@ describe('executeWithRetry', () => {
       `finished ${Date.now() - deadline} ms after the deadline`,
     );
     assert.ok(isProxyError(error) && error.code === 'UPSTREAM_TIMEOUT' && error.status === 504);
-    assert.ok(calls.length >= 3 && calls.length <= 4, `${calls.length} attempts`);
+    // Three 30 ms attempts and a last one with what is left (~10 ms); timers
+    // and Date.now() tick on different clocks, so a fifth may still start
+    // with a millisecond or two left (seen once in a CI dry run).
+    assert.ok(calls.length >= 3 && calls.length <= 5, `${calls.length} attempts`);
     for (let i = 1; i < calls.length; i++) {
       assert.ok(calls[i]!.remainingMs < calls[i - 1]!.remainingMs, 'remaining time shrinks');
     }
